@@ -1,0 +1,1 @@
+//! DVSAN-MIB object identifiers (filled in with mibs/DVSAN-MIB.txt).

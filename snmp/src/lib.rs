@@ -1,0 +1,12 @@
+//! dvsan's SNMP layer.
+//!
+//! Everything in dvsan that speaks SNMP goes through this crate: OIDs and
+//! values, the MIB handlers an agent registers (one dispatching handler per
+//! MIB module, with RowStatus tables), the manager the station queries units
+//! with, the notifier units announce themselves with, and the receiver the
+//! station listens on. The wire protocol, USM and the engines come from
+//! `async-snmp`; only this crate imports it, so an upgrade or a replacement
+//! touches nothing else. This crate knows nothing of storage, SQL or HTTP.
+#![forbid(unsafe_code)]
+
+pub mod dvsan_mib;
