@@ -10,3 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub mod dvsan_mib;
+pub mod oid;
+pub mod value;
+pub mod wire;
+
+pub use oid::Oid;
+pub use value::{Value, VarBind};
