@@ -10,9 +10,16 @@
 #![forbid(unsafe_code)]
 
 pub mod dvsan_mib;
+pub mod error;
+pub mod mib_module;
 pub mod oid;
+pub mod row_status;
+pub mod usm;
 pub mod value;
 pub mod wire;
 
+pub use error::{ErrorStatus, SnmpError};
+pub use mib_module::{Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource};
 pub use oid::Oid;
+pub use usm::{AuthProtocol, Credentials, EngineIdentity, PrivProtocol, UsmUser};
 pub use value::{Value, VarBind};

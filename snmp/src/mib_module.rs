@@ -1,0 +1,665 @@
+//! MIB modules as an agent serves them: one dispatching handler per module
+//! (system group, IF-MIB, DVSAN-MIB), holding its scalar groups and tables in
+//! OID order.
+//!
+//! The engine asks every registered handler on each GETNEXT step, so the
+//! cost of a walk grows with the number of registrations; registering one
+//! handler per module, never one per row or column, keeps a walk as fast as
+//! the engine allows. Inside a module, subtrees are kept sorted and found by
+//! binary search, and each table answers "the next instance after this one"
+//! from an ordered map under a short lock: no copy of a table per request and
+//! no lock held across a walk.
+
+use std::sync::{Arc, Mutex};
+
+use async_snmp::handler::{
+    BoxFuture, GetNextResult, GetResult, HandlerResult, MibHandler, PreparedSet, RequestContext,
+    SetCommitError, SetCommitResult, SetTestError, SetTestResult, SetUndoError, SetUndoResult,
+};
+
+use crate::error::ErrorStatus;
+use crate::oid::Oid;
+use crate::value::Value;
+
+/// What a subtree holds at one exact instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The instance exists with this value.
+    Value(Value),
+    /// The object type is not served here.
+    NoSuchObject,
+    /// The object type is served, but not this instance.
+    NoSuchInstance,
+}
+
+/// A SET refused before anything changed: an error-status and the 0-based
+/// position of the binding in the request it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetRejection {
+    /// The error-status to answer with.
+    pub status: ErrorStatus,
+    /// 0-based position in the request.
+    pub index: usize,
+}
+
+/// One binding of a SET as a subtree sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SetBinding<'a> {
+    /// 0-based position in the request.
+    pub index: usize,
+    /// Instance OID arcs.
+    pub oid: &'a [u32],
+    /// The value to set.
+    pub value: &'a Value,
+}
+
+/// A SET that passed every check, ready to apply. Applying must be quick
+/// (metadata only: SETs are serialised agent-wide) and durable before it
+/// returns, since the Response follows at once.
+pub trait SetPlan: Send {
+    /// Applies the change.
+    fn commit(&mut self) -> Result<(), String>;
+    /// Restores what `commit` changed (another binding of the request failed).
+    fn undo(&mut self) -> Result<(), String>;
+}
+
+/// A scalar group or a table: the unit a module dispatches to.
+pub trait Subtree: Send + Sync + 'static {
+    /// The OID everything this subtree serves lies under.
+    fn base(&self) -> &[u32];
+    /// The value at an exact instance (`oid` starts with [`Subtree::base`]).
+    fn get(&self, oid: &[u32]) -> Lookup;
+    /// The first instance strictly after `oid` within this subtree.
+    fn get_next(&self, oid: &[u32]) -> Option<(Oid, Value)>;
+    /// Checks every binding of one SET request that falls in this subtree,
+    /// all at once, and returns the plan that applies them.
+    fn prepare_set(&self, bindings: &[SetBinding<'_>]) -> Result<Box<dyn SetPlan>, SetRejection> {
+        Err(SetRejection {
+            status: ErrorStatus::NotWritable,
+            index: bindings.first().map(|b| b.index).unwrap_or(0),
+        })
+    }
+}
+
+/// Where `oid` falls relative to a subtree's base.
+pub(crate) enum Position<'a> {
+    /// Before the subtree: the first instance is the answer.
+    Before,
+    /// Inside: the arcs after the base.
+    Inside(&'a [u32]),
+    /// After the subtree: nothing here.
+    After,
+}
+
+pub(crate) fn position<'a>(base: &[u32], oid: &'a [u32]) -> Position<'a> {
+    if let Some(rest) = oid.strip_prefix(base) {
+        return Position::Inside(rest);
+    }
+    let n = base.len().min(oid.len());
+    if oid[..n] < base[..n] || (oid.len() < base.len() && oid[..n] == base[..n]) {
+        Position::Before
+    } else {
+        Position::After
+    }
+}
+
+/// A group of scalars (`base.N.0`), each computed when asked.
+pub struct ScalarGroup {
+    base: Vec<u32>,
+    scalars: Vec<Scalar>,
+}
+
+/// Setter of a writable scalar: checks the value and applies it.
+pub type ScalarSetter = Box<dyn Fn(&Value) -> Result<(), ErrorStatus> + Send + Sync>;
+
+struct Scalar {
+    arc: u32,
+    read: Box<dyn Fn() -> Value + Send + Sync>,
+    write: Option<Arc<ScalarSetter>>,
+}
+
+impl ScalarGroup {
+    /// An empty group under `base`.
+    pub fn new(base: &[u32]) -> Self {
+        ScalarGroup {
+            base: base.to_vec(),
+            scalars: Vec::new(),
+        }
+    }
+
+    /// Adds the read-only scalar `base.arc.0`.
+    pub fn scalar(mut self, arc: u32, read: impl Fn() -> Value + Send + Sync + 'static) -> Self {
+        self.insert(Scalar {
+            arc,
+            read: Box::new(read),
+            write: None,
+        });
+        self
+    }
+
+    /// Adds the read-write scalar `base.arc.0`; `write` validates and applies.
+    pub fn writable(
+        mut self,
+        arc: u32,
+        read: impl Fn() -> Value + Send + Sync + 'static,
+        write: impl Fn(&Value) -> Result<(), ErrorStatus> + Send + Sync + 'static,
+    ) -> Self {
+        self.insert(Scalar {
+            arc,
+            read: Box::new(read),
+            write: Some(Arc::new(Box::new(write))),
+        });
+        self
+    }
+
+    fn insert(&mut self, scalar: Scalar) {
+        let at = self.scalars.partition_point(|s| s.arc < scalar.arc);
+        self.scalars.insert(at, scalar);
+    }
+
+    fn find(&self, arc: u32) -> Option<&Scalar> {
+        self.scalars
+            .binary_search_by_key(&arc, |s| s.arc)
+            .ok()
+            .map(|i| &self.scalars[i])
+    }
+}
+
+impl Subtree for ScalarGroup {
+    fn base(&self) -> &[u32] {
+        &self.base
+    }
+
+    fn get(&self, oid: &[u32]) -> Lookup {
+        let Position::Inside(rest) = position(&self.base, oid) else {
+            return Lookup::NoSuchObject;
+        };
+        match rest {
+            [arc, 0] => match self.find(*arc) {
+                Some(s) => Lookup::Value((s.read)()),
+                None => Lookup::NoSuchObject,
+            },
+            [arc, ..] if self.find(*arc).is_some() => Lookup::NoSuchInstance,
+            _ => Lookup::NoSuchObject,
+        }
+    }
+
+    fn get_next(&self, oid: &[u32]) -> Option<(Oid, Value)> {
+        let first_after = |arc: u32| self.scalars.iter().find(|s| s.arc > arc);
+        let next = match position(&self.base, oid) {
+            Position::Before => self.scalars.first(),
+            Position::After => None,
+            Position::Inside([]) => self.scalars.first(),
+            // `base.arc` and `base.arc` followed by nothing beyond `.0`: the
+            // instance `base.arc.0` comes next when it is after `oid`.
+            Position::Inside([arc]) => self.scalars.iter().find(|s| s.arc >= *arc),
+            Position::Inside([arc, rest @ ..]) => {
+                if rest < &[0][..] {
+                    self.scalars.iter().find(|s| s.arc >= *arc)
+                } else {
+                    first_after(*arc)
+                }
+            }
+        }?;
+        Some((Oid::join(&self.base, &[next.arc, 0]), (next.read)()))
+    }
+
+    fn prepare_set(&self, bindings: &[SetBinding<'_>]) -> Result<Box<dyn SetPlan>, SetRejection> {
+        let mut writes = Vec::new();
+        for b in bindings {
+            let reject = |status| SetRejection {
+                status,
+                index: b.index,
+            };
+            let Position::Inside(rest) = position(&self.base, b.oid) else {
+                return Err(reject(ErrorStatus::NotWritable));
+            };
+            let (arc, instance) = match rest {
+                [arc, instance @ ..] => (*arc, instance),
+                [] => return Err(reject(ErrorStatus::NotWritable)),
+            };
+            let Some(scalar) = self.find(arc) else {
+                return Err(reject(ErrorStatus::NotWritable));
+            };
+            let Some(write) = &scalar.write else {
+                return Err(reject(ErrorStatus::NotWritable));
+            };
+            if instance != [0] {
+                return Err(reject(ErrorStatus::NoCreation));
+            }
+            writes.push((Arc::clone(write), (scalar.read)(), b.value.clone()));
+        }
+        Ok(Box::new(ScalarPlan {
+            writes,
+            applied: 0,
+        }))
+    }
+}
+
+struct ScalarPlan {
+    /// Setter, value before, value to set.
+    writes: Vec<(Arc<ScalarSetter>, Value, Value)>,
+    applied: usize,
+}
+
+impl SetPlan for ScalarPlan {
+    fn commit(&mut self) -> Result<(), String> {
+        for (write, _, new) in &self.writes[self.applied..] {
+            write(new).map_err(|s| format!("scalar write failed: {s}"))?;
+            self.applied += 1;
+        }
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<(), String> {
+        for (write, old, _) in self.writes[..self.applied].iter().rev() {
+            write(old).map_err(|s| format!("scalar restore failed: {s}"))?;
+        }
+        self.applied = 0;
+        Ok(())
+    }
+}
+
+/// The rows of a conceptual table, as the application keeps them.
+pub trait TableSource: Send + Sync {
+    /// The accessible columns, ascending.
+    fn columns(&self) -> &[u32];
+    /// The value of `column` in the row `index`.
+    fn cell(&self, column: u32, index: &[u32]) -> Option<Value>;
+    /// The first row strictly after `after` (the first row when `None`) that
+    /// has a value in `column`, with that value.
+    fn next_cell(&self, column: u32, after: Option<&[u32]>) -> Option<(Vec<u32>, Value)>;
+}
+
+/// Serves a [`TableSource`] under its entry OID (`table.1`), column by
+/// column as SNMP orders a table.
+pub struct Table<S> {
+    entry: Vec<u32>,
+    source: S,
+}
+
+impl<S: TableSource> Table<S> {
+    /// A table whose entry OID is `entry`.
+    pub fn new(entry: &[u32], source: S) -> Self {
+        Table {
+            entry: entry.to_vec(),
+            source,
+        }
+    }
+
+    /// The rows.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+}
+
+pub(crate) fn table_get(entry: &[u32], source: &dyn TableSource, oid: &[u32]) -> Lookup {
+    let Position::Inside(rest) = position(entry, oid) else {
+        return Lookup::NoSuchObject;
+    };
+    let Some((&column, index)) = rest.split_first() else {
+        return Lookup::NoSuchObject;
+    };
+    if source.columns().binary_search(&column).is_err() {
+        return Lookup::NoSuchObject;
+    }
+    match source.cell(column, index) {
+        Some(v) => Lookup::Value(v),
+        None => Lookup::NoSuchInstance,
+    }
+}
+
+pub(crate) fn table_get_next(
+    entry: &[u32],
+    source: &dyn TableSource,
+    oid: &[u32],
+) -> Option<(Oid, Value)> {
+    let columns = source.columns();
+    let (start, after): (usize, Option<&[u32]>) = match position(entry, oid) {
+        Position::Before | Position::Inside([]) => (0, None),
+        Position::After => return None,
+        Position::Inside([column, index @ ..]) => match columns.binary_search(column) {
+            Ok(i) if index.is_empty() => (i, None),
+            Ok(i) => (i, Some(index)),
+            Err(i) => (i, None),
+        },
+    };
+    let mut after = after;
+    for &column in columns.get(start..)? {
+        if let Some((index, value)) = source.next_cell(column, after) {
+            return Some((Oid::join(entry, &[&[column][..], &index].concat()), value));
+        }
+        after = None;
+    }
+    None
+}
+
+impl<S: TableSource + 'static> Subtree for Table<S> {
+    fn base(&self) -> &[u32] {
+        &self.entry
+    }
+
+    fn get(&self, oid: &[u32]) -> Lookup {
+        table_get(&self.entry, &self.source, oid)
+    }
+
+    fn get_next(&self, oid: &[u32]) -> Option<(Oid, Value)> {
+        table_get_next(&self.entry, &self.source, oid)
+    }
+}
+
+/// One MIB module, registered with the agent as one handler.
+pub struct MibModule {
+    name: String,
+    root: Oid,
+    subtrees: Vec<Box<dyn Subtree>>,
+    /// The checked SET of the request in progress, from its request-level
+    /// test to its last binding's test. SETs are serialised agent-wide, so
+    /// one slot is enough; the key guards against a stale entry.
+    staged: Mutex<Option<(RequestKey, Arc<Mutex<StagedSet>>)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RequestKey {
+    source: std::net::SocketAddr,
+    request_id: i32,
+    received_at: tokio::time::Instant,
+}
+
+impl RequestKey {
+    fn of(ctx: &RequestContext) -> Self {
+        RequestKey {
+            source: ctx.source(),
+            request_id: ctx.request_id(),
+            received_at: ctx.received_at(),
+        }
+    }
+}
+
+struct StagedSet {
+    plans: Vec<StagedPlan>,
+    /// (binding position in the request, plan it belongs to)
+    owners: Vec<(usize, usize)>,
+    /// Bindings of this request whose per-binding test has run.
+    tested: usize,
+}
+
+struct StagedPlan {
+    plan: Box<dyn SetPlan>,
+    committed: bool,
+}
+
+impl MibModule {
+    /// An empty module named `name` (for logs) rooted at `root`.
+    pub fn new(name: impl Into<String>, root: &[u32]) -> Self {
+        MibModule {
+            name: name.into(),
+            root: Oid::from_arcs(root),
+            subtrees: Vec::new(),
+            staged: Mutex::new(None),
+        }
+    }
+
+    /// Adds a scalar group or table. Subtrees must not overlap.
+    pub fn with(mut self, subtree: impl Subtree) -> Self {
+        self.add(Box::new(subtree));
+        self
+    }
+
+    /// Adds a boxed subtree. Subtrees must not overlap.
+    pub fn add(&mut self, subtree: Box<dyn Subtree>) {
+        let at = self
+            .subtrees
+            .partition_point(|s| s.base() < subtree.base());
+        self.subtrees.insert(at, subtree);
+    }
+
+    /// The module's root OID, under which it is registered.
+    pub fn root(&self) -> &Oid {
+        &self.root
+    }
+
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn owner(&self, oid: &[u32]) -> Option<usize> {
+        // The subtree with the greatest base <= oid is the only candidate.
+        let i = self.subtrees.partition_point(|s| s.base() <= oid);
+        let candidate = i.checked_sub(1)?;
+        oid.starts_with(self.subtrees[candidate].base())
+            .then_some(candidate)
+    }
+
+    /// The value at an exact instance.
+    pub fn get_value(&self, oid: &[u32]) -> Lookup {
+        match self.owner(oid) {
+            Some(i) => self.subtrees[i].get(oid),
+            None => Lookup::NoSuchObject,
+        }
+    }
+
+    /// The first instance strictly after `oid` in this module.
+    pub fn next_value(&self, oid: &[u32]) -> Option<(Oid, Value)> {
+        // Start at the subtree that may contain `oid`, or the first after it.
+        let start = self.owner(oid).unwrap_or_else(|| {
+            self.subtrees.partition_point(|s| s.base() <= oid)
+        });
+        self.subtrees[start..]
+            .iter()
+            .find_map(|s| s.get_next(oid))
+    }
+
+    fn prepare(&self, bindings: &[(usize, &Oid, &Value)]) -> Result<StagedSet, SetRejection> {
+        let mut groups: Vec<(usize, Vec<SetBinding<'_>>)> = Vec::new();
+        let converted: Vec<(usize, &[u32], Value)> = bindings
+            .iter()
+            .map(|(i, oid, value)| (*i, oid.arcs(), (*value).clone()))
+            .collect();
+        for (index, oid, value) in &converted {
+            let Some(owner) = self.owner(oid) else {
+                return Err(SetRejection {
+                    status: ErrorStatus::NotWritable,
+                    index: *index,
+                });
+            };
+            let binding = SetBinding {
+                index: *index,
+                oid,
+                value,
+            };
+            match groups.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, list)) => list.push(binding),
+                None => groups.push((owner, vec![binding])),
+            }
+        }
+        let mut staged = StagedSet {
+            plans: Vec::new(),
+            owners: Vec::new(),
+            tested: 0,
+        };
+        for (owner, list) in &groups {
+            let plan = self.subtrees[*owner].prepare_set(list)?;
+            let plan_index = staged.plans.len();
+            staged.plans.push(StagedPlan {
+                plan,
+                committed: false,
+            });
+            staged
+                .owners
+                .extend(list.iter().map(|b| (b.index, plan_index)));
+        }
+        staged.owners.sort_unstable_by_key(|(index, _)| *index);
+        Ok(staged)
+    }
+}
+
+pub(crate) fn test_error(status: ErrorStatus) -> SetTestError {
+    match status {
+        ErrorStatus::NoAccess | ErrorStatus::AuthorizationError => SetTestError::NoAccess,
+        ErrorStatus::NotWritable | ErrorStatus::ReadOnly => SetTestError::NotWritable,
+        ErrorStatus::WrongType => SetTestError::WrongType,
+        ErrorStatus::WrongLength => SetTestError::WrongLength,
+        ErrorStatus::WrongEncoding => SetTestError::WrongEncoding,
+        ErrorStatus::WrongValue | ErrorStatus::BadValue => SetTestError::WrongValue,
+        ErrorStatus::NoCreation | ErrorStatus::NoSuchName => SetTestError::NoCreation,
+        ErrorStatus::InconsistentValue => SetTestError::InconsistentValue,
+        ErrorStatus::ResourceUnavailable => SetTestError::ResourceUnavailable,
+        ErrorStatus::InconsistentName => SetTestError::InconsistentName,
+        _ => SetTestError::GeneralFailure,
+    }
+}
+
+/// A module as the engine sees it.
+pub(crate) struct ModuleHandler(pub(crate) Arc<MibModule>);
+
+impl MibHandler for ModuleHandler {
+    fn get<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+        oid: &'a async_snmp::Oid,
+    ) -> BoxFuture<'a, HandlerResult<GetResult>> {
+        let result = match self.0.get_value(oid.arcs()) {
+            Lookup::Value(v) => GetResult::Value(v.into()),
+            Lookup::NoSuchObject => GetResult::NoSuchObject,
+            Lookup::NoSuchInstance => GetResult::NoSuchInstance,
+        };
+        Box::pin(async move { Ok(result) })
+    }
+
+    fn get_next<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+        oid: &'a async_snmp::Oid,
+    ) -> BoxFuture<'a, HandlerResult<GetNextResult>> {
+        let result = match self.0.next_value(oid.arcs()) {
+            Some((oid, value)) => {
+                GetNextResult::Value(async_snmp::VarBind::new(oid.0, value.into()))
+            }
+            None => GetNextResult::EndOfMibView,
+        };
+        Box::pin(async move { Ok(result) })
+    }
+
+    fn test_set_request<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        bindings: &'a [(usize, &'a async_snmp::Oid, &'a async_snmp::Value)],
+    ) -> BoxFuture<'a, Result<(), (SetTestError, usize)>> {
+        let ours: Vec<(usize, Oid, Value)> = bindings
+            .iter()
+            .map(|(i, oid, value)| (*i, Oid((*oid).clone()), Value::from((*value).clone())))
+            .collect();
+        let refs: Vec<(usize, &Oid, &Value)> = ours.iter().map(|(i, o, v)| (*i, o, v)).collect();
+        let result = match self.0.prepare(&refs) {
+            Ok(staged) => {
+                let mut slot = self.0.staged.lock().unwrap_or_else(|e| e.into_inner());
+                *slot = Some((RequestKey::of(ctx), Arc::new(Mutex::new(staged))));
+                Ok(())
+            }
+            Err(rejection) => {
+                tracing::debug!(
+                    module = %self.0.name,
+                    status = %rejection.status,
+                    index = rejection.index,
+                    "SET refused"
+                );
+                Err((test_error(rejection.status), rejection.index))
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn test_set<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        _oid: &'a async_snmp::Oid,
+        _value: &'a async_snmp::Value,
+    ) -> BoxFuture<'a, SetTestResult> {
+        let key = RequestKey::of(ctx);
+        let staged = {
+            let slot = self.0.staged.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some((k, staged)) if *k == key => Some(Arc::clone(staged)),
+                _ => None,
+            }
+        };
+        let result: SetTestResult = match staged {
+            // Every binding reaches the request-level test first; a binding
+            // without a staged plan means the engine skipped it.
+            None => Err(SetTestError::GeneralFailure),
+            Some(staged) => {
+                let plan = {
+                    let mut s = staged.lock().unwrap_or_else(|e| e.into_inner());
+                    let position = s.tested;
+                    s.tested += 1;
+                    // The engine tests this module's bindings in request
+                    // order, and `owners` is sorted by request position.
+                    s.owners.get(position).map(|(_, p)| *p)
+                };
+                match plan {
+                    Some(plan) => Ok(Box::new(StagedBinding { staged, plan }) as Box<dyn PreparedSet>),
+                    None => Err(SetTestError::GeneralFailure),
+                }
+            }
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// One binding's share of a staged SET: the first binding of a plan to
+/// commit applies the whole plan, the others find it applied.
+struct StagedBinding {
+    staged: Arc<Mutex<StagedSet>>,
+    plan: usize,
+}
+
+impl PreparedSet for StagedBinding {
+    fn commit<'a>(
+        &'a mut self,
+        _ctx: &'a RequestContext,
+        _oid: &'a async_snmp::Oid,
+        _value: &'a async_snmp::Value,
+    ) -> BoxFuture<'a, SetCommitResult> {
+        let mut s = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = &mut s.plans[self.plan];
+        let result = if entry.committed {
+            Ok(())
+        } else {
+            match entry.plan.commit() {
+                Ok(()) => {
+                    entry.committed = true;
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SET commit failed");
+                    // Whatever part applied is restored by undo.
+                    entry.committed = true;
+                    Err(SetCommitError::Failed)
+                }
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn undo<'a>(
+        &'a mut self,
+        _ctx: &'a RequestContext,
+        _oid: &'a async_snmp::Oid,
+        _value: &'a async_snmp::Value,
+    ) -> BoxFuture<'a, SetUndoResult> {
+        let mut s = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = &mut s.plans[self.plan];
+        let result = if entry.committed {
+            entry.committed = false;
+            entry.plan.undo().map_err(|e| {
+                tracing::error!(error = %e, "SET undo failed");
+                SetUndoError::Failed
+            })
+        } else {
+            Ok(())
+        };
+        Box::pin(async move { result })
+    }
+}
