@@ -9,15 +9,18 @@
 //! touches nothing else. This crate knows nothing of storage, SQL or HTTP.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod dvsan_mib;
 pub mod error;
 pub mod mib_module;
 pub mod oid;
 pub mod row_status;
+pub mod system_group;
 pub mod usm;
 pub mod value;
 pub mod wire;
 
+pub use agent::{AgentConfig, AgentCounters, SnmpAgent};
 pub use error::{ErrorStatus, SnmpError};
 pub use mib_module::{Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource};
 pub use oid::Oid;

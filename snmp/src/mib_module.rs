@@ -19,6 +19,7 @@ use async_snmp::handler::{
 
 use crate::error::ErrorStatus;
 use crate::oid::Oid;
+use crate::row_status::{Syntax, check_syntax};
 use crate::value::Value;
 
 /// What a subtree holds at one exact instance.
@@ -115,7 +116,8 @@ pub type ScalarSetter = Box<dyn Fn(&Value) -> Result<(), ErrorStatus> + Send + S
 struct Scalar {
     arc: u32,
     read: Box<dyn Fn() -> Value + Send + Sync>,
-    write: Option<Arc<ScalarSetter>>,
+    /// The syntax every SET is checked against before the setter runs, and the setter.
+    write: Option<(Syntax, Arc<ScalarSetter>)>,
 }
 
 impl ScalarGroup {
@@ -137,17 +139,19 @@ impl ScalarGroup {
         self
     }
 
-    /// Adds the read-write scalar `base.arc.0`; `write` validates and applies.
+    /// Adds the read-write scalar `base.arc.0`. A SET is checked against
+    /// `syntax` while the request is tested; `write` applies it at commit.
     pub fn writable(
         mut self,
         arc: u32,
+        syntax: Syntax,
         read: impl Fn() -> Value + Send + Sync + 'static,
         write: impl Fn(&Value) -> Result<(), ErrorStatus> + Send + Sync + 'static,
     ) -> Self {
         self.insert(Scalar {
             arc,
             read: Box::new(read),
-            write: Some(Arc::new(Box::new(write))),
+            write: Some((syntax, Arc::new(Box::new(write)))),
         });
         self
     }
@@ -221,12 +225,13 @@ impl Subtree for ScalarGroup {
             let Some(scalar) = self.find(arc) else {
                 return Err(reject(ErrorStatus::NotWritable));
             };
-            let Some(write) = &scalar.write else {
+            let Some((syntax, write)) = &scalar.write else {
                 return Err(reject(ErrorStatus::NotWritable));
             };
             if instance != [0] {
                 return Err(reject(ErrorStatus::NoCreation));
             }
+            check_syntax(*syntax, b.value).map_err(reject)?;
             writes.push((Arc::clone(write), (scalar.read)(), b.value.clone()));
         }
         Ok(Box::new(ScalarPlan {

@@ -1,0 +1,191 @@
+//! An SNMP agent serving dvsan's MIB modules: one engine, one UDP socket,
+//! SNMPv3 USM users with read-write access, an optional read-only v2c
+//! community for monitoring tools, and a read-write community only when one
+//! is configured explicitly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_snmp::agent::{Agent, SecurityModel};
+use async_snmp::SecurityLevel;
+
+use crate::error::SnmpError;
+use crate::mib_module::{MibModule, ModuleHandler};
+use crate::usm::{EngineIdentity, UsmUser};
+
+/// Everything an agent needs to start.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// UDP address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The persisted engine identity (engineID, boots).
+    pub engine: EngineIdentity,
+    /// SNMPv3 users (authPriv); they may read and write everything served.
+    pub users: Vec<UsmUser>,
+    /// A v2c community that may read everything served.
+    pub read_community: Option<String>,
+    /// A v2c community that may also write. Cleartext on the wire: only
+    /// when an administrator asks for it.
+    pub write_community: Option<String>,
+}
+
+/// Counters of the SNMPv2-MIB snmp group and USM statistics that the engine
+/// keeps, for logs and the system group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentCounters {
+    /// snmpInASNParseErrs: datagrams that did not decode.
+    pub asn_parse_errors: u32,
+    /// snmpInvalidMsgs.
+    pub invalid_messages: u32,
+    /// snmpSilentDrops.
+    pub silent_drops: u32,
+    /// usmStatsUnknownUserNames.
+    pub unknown_user_names: u32,
+    /// usmStatsWrongDigests.
+    pub wrong_digests: u32,
+    /// usmStatsDecryptionErrors.
+    pub decryption_errors: u32,
+    /// usmStatsNotInTimeWindows.
+    pub not_in_time_windows: u32,
+}
+
+/// A running SNMP agent.
+#[derive(Clone)]
+pub struct SnmpAgent {
+    agent: Arc<Agent>,
+}
+
+impl std::fmt::Debug for SnmpAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnmpAgent")
+            .field("local_addr", &self.agent.local_addr())
+            .finish()
+    }
+}
+
+const VIEW_ALL: &str = "all";
+
+impl SnmpAgent {
+    /// Binds the socket and builds the agent serving `modules`, one engine
+    /// handler per module.
+    pub async fn bind(config: AgentConfig, modules: Vec<Arc<MibModule>>) -> Result<Self, SnmpError> {
+        for user in &config.users {
+            user.validate()?;
+        }
+        if config.users.is_empty()
+            && config.read_community.is_none()
+            && config.write_community.is_none()
+        {
+            return Err(SnmpError::Config(
+                "the SNMP agent needs an SNMPv3 user or a community; none is configured".into(),
+            ));
+        }
+        let mut builder = Agent::builder()
+            .bind(config.listen.to_string())
+            .authoritative_engine(config.engine.engine.clone())
+            // net-snmp's tools and the station accept large responses; a
+            // bulk walk should not be cut at the Ethernet-sized default.
+            .max_message_size(65_507);
+        for module in &modules {
+            builder = builder.handler(
+                module.root().0.clone(),
+                Arc::new(ModuleHandler(Arc::clone(module))),
+            );
+        }
+        for user in &config.users {
+            let name = user.name.clone();
+            builder = builder
+                .usm_user(name.clone().into_bytes(), |u| user.engine_user(u))
+                .map_err(|e| SnmpError::Config(format!("SNMPv3 user {name:?}: {e}")))?;
+        }
+        if let Some(c) = &config.read_community {
+            builder = builder.community(c.as_bytes());
+        }
+        if let Some(c) = &config.write_community {
+            builder = builder.community(c.as_bytes());
+        }
+        let users: Vec<String> = config.users.iter().map(|u| u.name.clone()).collect();
+        let read = config.read_community.clone();
+        let write = config.write_community.clone();
+        builder = builder.vacm(move |mut v| {
+            for user in &users {
+                v = v.group(user.clone(), SecurityModel::Usm, "dvsan-admin");
+            }
+            if let Some(c) = &read {
+                v = v.group(c.clone(), SecurityModel::V2c, "dvsan-monitor");
+            }
+            if let Some(c) = &write {
+                v = v.group(c.clone(), SecurityModel::V2c, "dvsan-writer");
+            }
+            v.access(
+                "dvsan-admin",
+                SecurityModel::Usm,
+                SecurityLevel::AuthPriv,
+                |a| a.read_view(VIEW_ALL).write_view(VIEW_ALL).notify_view(VIEW_ALL),
+            )
+            .access(
+                "dvsan-monitor",
+                SecurityModel::V2c,
+                SecurityLevel::NoAuthNoPriv,
+                |a| a.read_view(VIEW_ALL).notify_view(VIEW_ALL),
+            )
+            .access(
+                "dvsan-writer",
+                SecurityModel::V2c,
+                SecurityLevel::NoAuthNoPriv,
+                |a| a.read_view(VIEW_ALL).write_view(VIEW_ALL).notify_view(VIEW_ALL),
+            )
+            .view(VIEW_ALL, |view| view.include(async_snmp::oid!(1, 3, 6, 1)))
+        });
+        let agent = builder.build().await.map_err(|e| {
+            SnmpError::Config(format!("starting the SNMP agent on {}: {e}", config.listen))
+        })?;
+        Ok(SnmpAgent {
+            agent: Arc::new(agent),
+        })
+    }
+
+    /// The address the agent listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.agent.local_addr()
+    }
+
+    /// snmpEngineID.
+    pub fn engine_id(&self) -> &[u8] {
+        self.agent.engine_id()
+    }
+
+    /// Hundredths of a second since the agent started (sysUpTime).
+    pub fn uptime(&self) -> u32 {
+        self.agent.uptime_hundredths()
+    }
+
+    /// The engine's counters of bad and refused messages.
+    pub fn counters(&self) -> AgentCounters {
+        AgentCounters {
+            asn_parse_errors: self.agent.snmp_in_asn_parse_errs(),
+            invalid_messages: self.agent.snmp_invalid_msgs(),
+            silent_drops: self.agent.snmp_silent_drops(),
+            unknown_user_names: self.agent.usm_unknown_usernames(),
+            wrong_digests: self.agent.usm_wrong_digests(),
+            decryption_errors: self.agent.usm_decryption_errors(),
+            not_in_time_windows: self.agent.usm_not_in_time_windows(),
+        }
+    }
+
+    /// Serves requests until `shutdown` completes, then stops taking new
+    /// ones and lets those under way finish.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), SnmpError> {
+        let agent = Arc::clone(&self.agent);
+        let serve = agent.run();
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result.map_err(|e| SnmpError::Protocol(format!("SNMP agent stopped: {e}"))),
+            () = shutdown => {
+                self.agent.cancel();
+                serve.await.map_err(|e| SnmpError::Protocol(format!("SNMP agent stopped: {e}")))
+            }
+        }
+    }
+}
