@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod dvsan_mib;
 pub mod error;
+pub mod manager;
 pub mod mib_module;
 pub mod oid;
 pub mod row_status;
@@ -22,6 +23,7 @@ pub mod wire;
 
 pub use agent::{AgentConfig, AgentCounters, SnmpAgent};
 pub use error::{ErrorStatus, SnmpError};
+pub use manager::{Manager, ManagerConfig, Session};
 pub use mib_module::{Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource};
 pub use oid::Oid;
 pub use usm::{AuthProtocol, Credentials, EngineIdentity, PrivProtocol, UsmUser};

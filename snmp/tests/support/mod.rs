@@ -144,3 +144,84 @@ pub fn stderr(out: &Output) -> String {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
+
+/// A free UDP port on 127.0.0.1 for a daemon that must be given one (the
+/// port is free when this returns; the daemon binds it right after).
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// A running net-snmp daemon, killed on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        format!("127.0.0.1:{}", self.port).parse().expect("addr")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl NetSnmp {
+    /// net-snmp's snmpd on a free loopback port with the test users:
+    /// community `public` (read), `private` (write), and the v3 user.
+    pub fn snmpd(&self) -> Daemon {
+        require_tool("snmpd", "snmpd");
+        let conf = self.dir().join("snmpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "rocommunity public 127.0.0.1\nrwcommunity private 127.0.0.1\n\
+                 createUser {V3_USER} SHA-256 {V3_AUTH} AES {V3_PRIV}\nrwuser {V3_USER} priv\n"
+            ),
+        )
+        .expect("write snmpd.conf");
+        for _ in 0..5 {
+            let port = free_udp_port();
+            let log = self.dir().join(format!("snmpd-{port}.log"));
+            let child = Command::new("snmpd")
+                .env("SNMP_PERSISTENT_DIR", self.dir())
+                .env("MIBS", "")
+                .args(["-f", "-C", "-c"])
+                .arg(&conf)
+                .arg("-Lf")
+                .arg(&log)
+                .arg("-p")
+                .arg(self.dir().join("snmpd.pid"))
+                .arg(format!("udp:127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start snmpd");
+            let daemon = Daemon { child, port, log };
+            // Ready when it answers; bounded.
+            for _ in 0..50 {
+                let out = self.run(
+                    "snmpget",
+                    &Auth::V2c("public"),
+                    &["-r", "0", "-t", "0.2"],
+                    &format!("udp:127.0.0.1:{port}"),
+                    &["1.3.6.1.2.1.1.3.0"],
+                );
+                if out.status.success() {
+                    return daemon;
+                }
+            }
+        }
+        panic!("snmpd did not start");
+    }
+}
