@@ -689,9 +689,21 @@ pub struct NotificationReceiverBuilder {
     decode_config: crate::DecodeConfig,
     acceptance_policy: Option<Arc<dyn NotificationAcceptancePolicy>>,
     response_send_timeout: Duration,
+    /// Requested `SO_RCVBUF` (dvsan patch); `None` keeps the kernel default.
+    recv_buffer_size: Option<usize>,
 }
 
 impl NotificationReceiverBuilder {
+    /// Request a socket receive buffer (`SO_RCVBUF`) of `size` bytes
+    /// (dvsan patch). A notification burst larger than the kernel's default
+    /// buffer is otherwise dropped before the receiver can read it. The
+    /// kernel caps the value at `net.core.rmem_max`.
+    #[must_use]
+    pub fn recv_buffer_size(mut self, size: Option<usize>) -> Self {
+        self.recv_buffer_size = size;
+        self
+    }
+
     /// Create a builder with the default settings.
     ///
     /// Defaults:
@@ -713,6 +725,7 @@ impl NotificationReceiverBuilder {
             decode_config: crate::DecodeConfig::default(),
             acceptance_policy: None,
             response_send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
+            recv_buffer_size: None,
         }
     }
 
@@ -1068,7 +1081,7 @@ impl NotificationReceiverBuilder {
             Error::Config(format!("invalid bind address: {}", self.bind_addr).into())
         })?;
 
-        let socket = bind_udp_socket(bind_addr, None, None, false)
+        let socket = bind_udp_socket(bind_addr, self.recv_buffer_size, None, false)
             .await
             .map_err(|e| Error::Network {
                 target: bind_addr,
