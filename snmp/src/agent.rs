@@ -5,13 +5,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_snmp::agent::{Agent, SecurityModel};
 use async_snmp::SecurityLevel;
 
 use crate::error::SnmpError;
-use crate::mib_module::{MibModule, ModuleHandler};
+use crate::mib_module::{MibModule, ModuleHandler, ScalarGroup};
+use crate::value::Value;
 use crate::usm::{EngineIdentity, UsmUser};
 
 /// Everything an agent needs to start.
@@ -66,6 +67,42 @@ impl std::fmt::Debug for SnmpAgent {
 
 const VIEW_ALL: &str = "all";
 
+/// internet (1.3.6.1): the one prefix the agent registers.
+const INTERNET: &[u32] = &[1, 3, 6, 1];
+
+/// snmpEngine (SNMP-FRAMEWORK-MIB), usmStats (SNMP-USER-BASED-SM-MIB) and
+/// snmpMPDStats (SNMP-MPD-MIB), read from the engine.
+fn engine_module(agent: Arc<OnceLock<Arc<Agent>>>) -> MibModule {
+    let read = |f: fn(&Agent) -> Value| {
+        let agent = Arc::clone(&agent);
+        move || agent.get().map(|a| f(a)).unwrap_or(Value::NoSuchInstance)
+    };
+    let counter = |f: fn(&Agent) -> u32| read_counter(Arc::clone(&agent), f);
+    let engine = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 10, 2, 1])
+        .scalar(1, read(|a| Value::OctetString(bytes::Bytes::copy_from_slice(a.engine_id()))))
+        .scalar(2, read(|a| Value::Integer(a.engine_boots_time().map(|(b, _)| b as i32).unwrap_or(0))))
+        .scalar(3, read(|a| Value::Integer(a.engine_boots_time().map(|(_, t)| t as i32).unwrap_or(0))))
+        .scalar(4, || Value::Integer(65_507));
+    let usm = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 15, 1, 1])
+        .scalar(1, counter(Agent::usm_unsupported_sec_levels))
+        .scalar(2, counter(Agent::usm_not_in_time_windows))
+        .scalar(3, counter(Agent::usm_unknown_usernames))
+        .scalar(4, counter(Agent::usm_unknown_engine_ids))
+        .scalar(5, counter(Agent::usm_wrong_digests))
+        .scalar(6, counter(Agent::usm_decryption_errors));
+    let mpd = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 11, 2, 1])
+        .scalar(1, counter(Agent::snmp_unknown_security_models))
+        .scalar(2, counter(Agent::snmp_invalid_msgs));
+    MibModule::new("SNMP-FRAMEWORK", &[1, 3, 6, 1, 6, 3])
+        .with(engine)
+        .with(usm)
+        .with(mpd)
+}
+
+fn read_counter(agent: Arc<OnceLock<Arc<Agent>>>, f: fn(&Agent) -> u32) -> impl Fn() -> Value + Send + Sync + 'static {
+    move || Value::Counter32(agent.get().map(|a| f(a)).unwrap_or(0))
+}
+
 impl SnmpAgent {
     /// Binds the socket and builds the agent serving `modules`, one engine
     /// handler per module.
@@ -81,18 +118,21 @@ impl SnmpAgent {
                 "the SNMP agent needs an SNMPv3 user or a community; none is configured".into(),
             ));
         }
+        // The engine's own groups (snmpEngine, usmStats, mpdStats) are served
+        // by a module of ours, and every module is merged into one handler:
+        // the engine asks each registered handler at every GETNEXT step.
+        let engine_agent: Arc<OnceLock<Arc<Agent>>> = Arc::new(OnceLock::new());
+        let mut all = modules.clone();
+        all.push(Arc::new(engine_module(Arc::clone(&engine_agent))));
+        let tree = MibModule::merged("agent", INTERNET, &all).map_err(SnmpError::Config)?;
         let mut builder = Agent::builder()
             .bind(config.listen.to_string())
+            .without_builtin_handlers()
+            .handler(tree.root().0.clone(), Arc::new(ModuleHandler(Arc::new(tree))))
             .authoritative_engine(config.engine.engine.clone())
             // net-snmp's tools and the station accept large responses; a
             // bulk walk should not be cut at the Ethernet-sized default.
             .max_message_size(65_507);
-        for module in &modules {
-            builder = builder.handler(
-                module.root().0.clone(),
-                Arc::new(ModuleHandler(Arc::clone(module))),
-            );
-        }
         for user in &config.users {
             let name = user.name.clone();
             builder = builder
@@ -141,9 +181,9 @@ impl SnmpAgent {
         let agent = builder.build().await.map_err(|e| {
             SnmpError::Config(format!("starting the SNMP agent on {}: {e}", config.listen))
         })?;
-        Ok(SnmpAgent {
-            agent: Arc::new(agent),
-        })
+        let agent = Arc::new(agent);
+        let _ = engine_agent.set(Arc::clone(&agent));
+        Ok(SnmpAgent { agent })
     }
 
     /// The address the agent listens on.
@@ -174,6 +214,45 @@ impl SnmpAgent {
         }
     }
 
+    /// Binds and serves on a thread of its own with a single-threaded
+    /// runtime, until the handle is stopped or dropped. Measured on the walk
+    /// benchmark, this spends a third of the CPU per binding that the same
+    /// agent spends on a shared multi-threaded runtime, where every request
+    /// task wakes another worker.
+    pub fn spawn(config: AgentConfig, modules: Vec<Arc<MibModule>>) -> Result<AgentHandle, SnmpError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("snmp-agent".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(SnmpError::Io { context: "starting the SNMP agent's runtime".into(), source: e }));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let agent = match SnmpAgent::bind(config, modules).await {
+                        Ok(agent) => agent,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(agent.clone()));
+                    if let Err(e) = agent.run(async { let _ = stop_rx.await; }).await {
+                        tracing::error!(error = %e, "SNMP agent stopped");
+                    }
+                });
+            })
+            .map_err(|e| SnmpError::Io { context: "starting the SNMP agent thread".into(), source: e })?;
+        let agent = ready_rx
+            .recv()
+            .map_err(|_| SnmpError::Protocol("the SNMP agent thread ended before starting".into()))??;
+        Ok(AgentHandle { agent, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
     /// Serves requests until `shutdown` completes, then stops taking new
     /// ones and lets those under way finish.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), SnmpError> {
@@ -187,5 +266,40 @@ impl SnmpAgent {
                 serve.await.map_err(|e| SnmpError::Protocol(format!("SNMP agent stopped: {e}")))
             }
         }
+    }
+}
+
+/// An agent serving on its own thread; stops when stopped or dropped.
+#[derive(Debug)]
+pub struct AgentHandle {
+    agent: SnmpAgent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    /// The running agent.
+    pub fn agent(&self) -> &SnmpAgent {
+        &self.agent
+    }
+
+    /// Stops taking requests, lets those under way finish, and waits.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for AgentHandle {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -23,7 +23,7 @@ pub mod usm;
 pub mod value;
 pub mod wire;
 
-pub use agent::{AgentConfig, AgentCounters, SnmpAgent};
+pub use agent::{AgentConfig, AgentHandle, AgentCounters, SnmpAgent};
 pub use error::{ErrorStatus, SnmpError};
 pub use manager::{Manager, ManagerConfig, Session};
 pub use mib_module::{Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource};

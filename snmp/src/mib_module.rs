@@ -332,7 +332,8 @@ pub(crate) fn table_get_next(
     let mut after = after;
     for &column in columns.get(start..)? {
         if let Some((index, value)) = source.next_cell(column, after) {
-            return Some((Oid::join(entry, &[&[column][..], &index].concat()), value));
+            let arcs = entry.iter().copied().chain([column]).chain(index);
+            return Some((Oid(async_snmp::Oid::new(arcs)), value));
         }
         after = None;
     }
@@ -357,7 +358,7 @@ impl<S: TableSource + 'static> Subtree for Table<S> {
 pub struct MibModule {
     name: String,
     root: Oid,
-    subtrees: Vec<Box<dyn Subtree>>,
+    subtrees: Vec<Arc<dyn Subtree>>,
     /// The checked SET of the request in progress, from its request-level
     /// test to its last binding's test. SETs are serialised agent-wide, so
     /// one slot is enough; the key guards against a stale entry.
@@ -407,16 +408,47 @@ impl MibModule {
 
     /// Adds a scalar group or table. Subtrees must not overlap.
     pub fn with(mut self, subtree: impl Subtree) -> Self {
-        self.add(Box::new(subtree));
+        self.add(Arc::new(subtree));
         self
     }
 
-    /// Adds a boxed subtree. Subtrees must not overlap.
-    pub fn add(&mut self, subtree: Box<dyn Subtree>) {
+    /// Adds a shared subtree. Subtrees must not overlap.
+    pub fn add(&mut self, subtree: Arc<dyn Subtree>) {
         let at = self
             .subtrees
             .partition_point(|s| s.base() < subtree.base());
         self.subtrees.insert(at, subtree);
+    }
+
+    /// One module holding every subtree of `modules`, rooted at `root`: the
+    /// agent registers this single handler, because the engine asks every
+    /// registered handler at each GETNEXT step. Fails when two subtrees
+    /// overlap, since then an OID would have two owners.
+    pub fn merged(name: &str, root: &[u32], modules: &[Arc<MibModule>]) -> Result<MibModule, String> {
+        let mut merged = MibModule::new(name, root);
+        for module in modules {
+            for subtree in &module.subtrees {
+                if !subtree.base().starts_with(root) {
+                    return Err(format!(
+                        "{}: subtree {} lies outside {}",
+                        module.name,
+                        Oid::from_arcs(subtree.base()),
+                        Oid::from_arcs(root)
+                    ));
+                }
+                merged.add(Arc::clone(subtree));
+            }
+        }
+        for pair in merged.subtrees.windows(2) {
+            if pair[1].base().starts_with(pair[0].base()) {
+                return Err(format!(
+                    "subtrees {} and {} overlap",
+                    Oid::from_arcs(pair[0].base()),
+                    Oid::from_arcs(pair[1].base())
+                ));
+            }
+        }
+        Ok(merged)
     }
 
     /// The module's root OID, under which it is registered.
