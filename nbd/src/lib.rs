@@ -1,3 +1,40 @@
 //! The NBD protocol for dvsan: handshake, options and transmission, with
-//! server and client halves. Knows nothing of storage engines or databases.
+//! server and client halves. Knows nothing of storage engines or databases:
+//! storage plugs in through the [`Export`] and [`ExportRegistry`] traits.
+//!
+//! Layout:
+//! * [`consts`]: the spec's constants, typed;
+//! * [`codec`]: pure encoders/decoders (no I/O);
+//! * [`connection`]: a stream plus read buffer, generic over
+//!   `AsyncRead + AsyncWrite` (TLS-ready);
+//! * `handshake` / `transmission`: the server's two phases;
+//! * [`server`]: accept loops and the per-connection driver;
+//! * [`client`]: the client half;
+//! * [`export`] and [`file_export`]: the backend traits and a file backend.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod codec;
+pub mod connection;
+pub mod consts;
+pub mod error;
+pub mod export;
+pub mod file_export;
+mod handshake;
+pub mod server;
+mod transmission;
+
+pub use client::{Client, ClientOptions, ExportInfo};
+pub use error::{Error, Result};
+pub use export::{
+    Access, BlockSizes, Export, ExportEntry, ExportFlags, ExportRegistry, ExportStats, Extent,
+    PeerAddr, StaticRegistry, StatsSnapshot,
+};
+pub use file_export::FileExport;
+pub use server::{serve, serve_connection, serve_tcp_connection, serve_unix};
+
+/// Largest READ or WRITE payload the server accepts (32 MiB), checked
+/// before anything is allocated for a request; advertised as the maximum
+/// block size.
+pub const MAX_PAYLOAD: u32 = 32 * 1024 * 1024;

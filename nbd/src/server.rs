@@ -1,0 +1,205 @@
+//! The NBD server: accept loops for TCP and Unix sockets, and the
+//! per-connection driver that runs the handshake and then the transmission
+//! phase.
+//!
+//! Shaped like mini-redis: [`serve`] takes a bound listener, the
+//! application's [`ExportRegistry`], and a shutdown future; on shutdown it
+//! stops accepting, tells every connection to stop reading, and waits for
+//! their in-flight requests to be answered.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::connection::Connection;
+use crate::error::Result;
+use crate::export::{ExportRegistry, PeerAddr};
+use crate::handshake;
+use crate::transmission::{self, Session, shutdown_signal};
+
+/// A client must pick an export within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the
+/// loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+async fn session<S, R, W>(
+    stream: S,
+    peer: PeerAddr,
+    registry: Arc<dyn ExportRegistry>,
+    mut shutdown: Option<watch::Receiver<bool>>,
+    split: impl FnOnce(S) -> (R, W),
+) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Connection::new(stream);
+    let negotiated = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake::negotiate(&mut conn, &*registry, &peer)) => match r {
+            Ok(r) => r?,
+            Err(_) => {
+                warn!(%peer, "handshake timed out");
+                return Ok(());
+            }
+        },
+        _ = shutdown_signal(&mut shutdown) => return Ok(()),
+    };
+    let Some(n) = negotiated else {
+        return Ok(());
+    };
+    tracing::Span::current().record("export", n.name.as_str());
+    info!(
+        %peer,
+        export = n.name,
+        size = n.entry.export.size(),
+        flags = ?n.flags,
+        structured = n.structured,
+        base_allocation = n.base_allocation,
+        "entering transmission"
+    );
+    let (stream, leftover) = conn.into_parts();
+    let (r, w) = split(stream);
+    let s = Session {
+        peer,
+        entry: n.entry,
+        structured: n.structured,
+        base_allocation: n.base_allocation,
+        flags: n.flags,
+    };
+    transmission::run(r, leftover, w, s, shutdown).await
+}
+
+/// Serves one connection over any byte stream (a TLS stream later). The
+/// stream is split with `tokio::io::split` after the handshake.
+pub async fn serve_connection<S>(
+    stream: S,
+    peer: PeerAddr,
+    registry: Arc<dyn ExportRegistry>,
+) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = info_span!("nbd", %peer, export = tracing::field::Empty);
+    session(stream, peer, registry, None, tokio::io::split)
+        .instrument(span)
+        .await
+}
+
+/// Serves one TCP connection (`TCP_NODELAY`, lock-free owned halves).
+pub async fn serve_tcp_connection(
+    stream: TcpStream,
+    registry: Arc<dyn ExportRegistry>,
+    shutdown: Option<watch::Receiver<bool>>,
+) -> Result<()> {
+    let peer = PeerAddr::Tcp(stream.peer_addr()?);
+    // Replies are written whole with one vectored write; Nagle would only
+    // delay the last segment of each.
+    stream.set_nodelay(true)?;
+    let span = info_span!("nbd", %peer, export = tracing::field::Empty);
+    session(stream, peer, registry, shutdown, TcpStream::into_split)
+        .instrument(span)
+        .await
+}
+
+async fn accept_loop<L, F, Fut>(
+    mut accept: L,
+    registry: Arc<dyn ExportRegistry>,
+    shutdown: impl Future,
+    handle: F,
+) where
+    L: AsyncAccept,
+    F: Fn(L::Stream, Arc<dyn ExportRegistry>, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            r = accept.accept_one() => match r {
+                Ok(stream) => {
+                    tasks.spawn(handle(stream, registry.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    info!(connections = tasks.len(), "shutting down");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// A listener, abstracted so TCP and Unix sockets share the accept loop.
+trait AsyncAccept {
+    type Stream: Send + 'static;
+    fn accept_one(&mut self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl AsyncAccept for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_one(&mut self) -> std::io::Result<TcpStream> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+impl AsyncAccept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&mut self) -> std::io::Result<tokio::net::UnixStream> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+/// Accepts TCP connections until `shutdown` resolves, then lets open
+/// connections finish their in-flight requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<dyn ExportRegistry>,
+    shutdown: impl Future,
+) {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "NBD server listening");
+    }
+    accept_loop(listener, registry, shutdown, |stream, reg, stop| async move {
+        if let Err(e) = serve_tcp_connection(stream, reg, Some(stop)).await {
+            debug!(error = %e, "connection ended with an error");
+        }
+    })
+    .await
+}
+
+/// Like [`serve`], on a Unix socket (peers are [`PeerAddr::Unix`]).
+pub async fn serve_unix(
+    listener: UnixListener,
+    registry: Arc<dyn ExportRegistry>,
+    shutdown: impl Future,
+) {
+    accept_loop(listener, registry, shutdown, |stream, reg, stop| async move {
+        let peer = PeerAddr::Unix(
+            stream
+                .peer_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.to_path_buf())),
+        );
+        let span = info_span!("nbd", %peer, export = tracing::field::Empty);
+        let r = session(stream, peer, reg, Some(stop), tokio::net::UnixStream::into_split)
+            .instrument(span)
+            .await;
+        if let Err(e) = r {
+            debug!(error = %e, "connection ended with an error");
+        }
+    })
+    .await
+}
