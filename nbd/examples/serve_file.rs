@@ -13,19 +13,25 @@ use dvsan_nbd::{Access, FileExport, StaticRegistry};
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let mut args = std::env::args().skip(1);
-    let path = args.next().context("usage: serve_file FILE [ADDR] [NAME] [ro]")?;
+    let path = args
+        .next()
+        .context("usage: serve_file FILE [ADDR] [NAME] [ro]")?;
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:10809".into());
     let name = args.next().unwrap_or_else(|| "disk".into());
     let read_only = args.next().as_deref() == Some("ro");
 
     let export = FileExport::open(&path, read_only).with_context(|| format!("opening {path}"))?;
     let mut registry = StaticRegistry::new();
-    registry.add(name.clone(), format!("file {path}"), Arc::new(export), Access::Everyone);
+    registry.add(
+        name.clone(),
+        format!("file {path}"),
+        Arc::new(export),
+        Access::Everyone,
+    );
     registry.set_default(name);
 
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -123,7 +123,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let server_flags = HandshakeFlags::from_bits_truncate(server_flags);
     if !server_flags.contains(HandshakeFlags::FIXED_NEWSTYLE) {
-        return Err(Error::Protocol("server does not speak fixed newstyle".into()));
+        return Err(Error::Protocol(
+            "server does not speak fixed newstyle".into(),
+        ));
     }
     let mut cflags = ClientFlags::FIXED_NEWSTYLE;
     if server_flags.contains(HandshakeFlags::NO_ZEROES) {
@@ -181,7 +183,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
             },
             NBD_REP_ACK => {
                 let Some((size, flags)) = export else {
-                    return Err(Error::Protocol("GO acknowledged without NBD_INFO_EXPORT".into()));
+                    return Err(Error::Protocol(
+                        "GO acknowledged without NBD_INFO_EXPORT".into(),
+                    ));
                 };
                 return Ok(ExportInfo {
                     size,
@@ -255,7 +259,11 @@ impl Client {
     }
 
     /// Connects from a given local address (e.g. `127.0.0.2:0`).
-    pub async fn connect_from(local: SocketAddr, remote: SocketAddr, export: &str) -> Result<Client> {
+    pub async fn connect_from(
+        local: SocketAddr,
+        remote: SocketAddr,
+        export: &str,
+    ) -> Result<Client> {
         let socket = if remote.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -350,7 +358,14 @@ impl Client {
     /// Reads `len` bytes at `offset`.
     pub async fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
         let p = self
-            .submit(NBD_CMD_READ, CmdFlags::empty(), offset, len, &[], Expect::Read { offset })
+            .submit(
+                NBD_CMD_READ,
+                CmdFlags::empty(),
+                offset,
+                len,
+                &[],
+                Expect::Read { offset },
+            )
             .await?;
         Ok(p.data)
     }
@@ -359,7 +374,11 @@ impl Client {
     pub async fn write(&self, offset: u64, data: &[u8], fua: bool) -> Result<()> {
         let len = u32::try_from(data.len())
             .map_err(|_| Error::Protocol("write larger than 4 GiB".into()))?;
-        let flags = if fua { CmdFlags::FUA } else { CmdFlags::empty() };
+        let flags = if fua {
+            CmdFlags::FUA
+        } else {
+            CmdFlags::empty()
+        };
         self.submit(NBD_CMD_WRITE, flags, offset, len, data, Expect::Nothing)
             .await
             .map(drop)
@@ -374,27 +393,54 @@ impl Client {
 
     /// Discards a range.
     pub async fn trim(&self, offset: u64, len: u32) -> Result<()> {
-        self.submit(NBD_CMD_TRIM, CmdFlags::empty(), offset, len, &[], Expect::Nothing)
-            .await
-            .map(drop)
+        self.submit(
+            NBD_CMD_TRIM,
+            CmdFlags::empty(),
+            offset,
+            len,
+            &[],
+            Expect::Nothing,
+        )
+        .await
+        .map(drop)
     }
 
     /// Zeroes a range; `no_hole` keeps it allocated, `fast` fails with
     /// `NBD_ENOTSUP` rather than writing zeroes slowly.
-    pub async fn write_zeroes(&self, offset: u64, len: u32, no_hole: bool, fast: bool) -> Result<()> {
+    pub async fn write_zeroes(
+        &self,
+        offset: u64,
+        len: u32,
+        no_hole: bool,
+        fast: bool,
+    ) -> Result<()> {
         let mut flags = CmdFlags::empty();
         flags.set(CmdFlags::NO_HOLE, no_hole);
         flags.set(CmdFlags::FAST_ZERO, fast);
-        self.submit(NBD_CMD_WRITE_ZEROES, flags, offset, len, &[], Expect::Nothing)
-            .await
-            .map(drop)
+        self.submit(
+            NBD_CMD_WRITE_ZEROES,
+            flags,
+            offset,
+            len,
+            &[],
+            Expect::Nothing,
+        )
+        .await
+        .map(drop)
     }
 
     /// Asks the server to prefetch a range.
     pub async fn cache(&self, offset: u64, len: u32) -> Result<()> {
-        self.submit(NBD_CMD_CACHE, CmdFlags::empty(), offset, len, &[], Expect::Nothing)
-            .await
-            .map(drop)
+        self.submit(
+            NBD_CMD_CACHE,
+            CmdFlags::empty(),
+            offset,
+            len,
+            &[],
+            Expect::Nothing,
+        )
+        .await
+        .map(drop)
     }
 
     /// `base:allocation` extents from `offset` (covering at most `len`).
@@ -507,7 +553,9 @@ async fn reply_loop<R: AsyncRead + Unpin>(rr: &mut ReplyReader<R>, shared: &Shar
         match h {
             ReplyHeader::Simple { error, handle } => {
                 let Some(mut p) = shared.table().pending.remove(&handle) else {
-                    return Err(Error::Protocol(format!("reply for unknown handle {handle}")));
+                    return Err(Error::Protocol(format!(
+                        "reply for unknown handle {handle}"
+                    )));
                 };
                 let result = if error != NBD_SUCCESS {
                     Err(Error::Request {
@@ -537,7 +585,9 @@ async fn reply_loop<R: AsyncRead + Unpin>(rr: &mut ReplyReader<R>, shared: &Shar
                 rr.exact(&mut payload).await?;
                 let mut t = shared.table();
                 let Some(p) = t.pending.get_mut(&handle) else {
-                    return Err(Error::Protocol(format!("chunk for unknown handle {handle}")));
+                    return Err(Error::Protocol(format!(
+                        "chunk for unknown handle {handle}"
+                    )));
                 };
                 apply_chunk(p, ty, &payload)?;
                 if flags.contains(ReplyFlags::DONE)
@@ -579,7 +629,8 @@ fn apply_chunk(p: &mut Pending, ty: ReplyType, payload: &[u8]) -> Result<()> {
             let start = u64::from_be_bytes(off)
                 .checked_sub(base)
                 .ok_or(FrameError::Malformed("chunk before the read"))?;
-            let start = usize::try_from(start).map_err(|_| FrameError::Malformed("chunk offset"))?;
+            let start =
+                usize::try_from(start).map_err(|_| FrameError::Malformed("chunk offset"))?;
             if ty == NBD_REPLY_TYPE_OFFSET_DATA {
                 let dst = p
                     .data
@@ -602,10 +653,11 @@ fn apply_chunk(p: &mut Pending, ty: ReplyType, payload: &[u8]) -> Result<()> {
         }
         NBD_REPLY_TYPE_BLOCK_STATUS => {
             let (_id, descs) = codec::parse_block_status_payload(payload)?;
-            p.extents.extend(descs.into_iter().map(|(length, flags)| Extent {
-                length: length.into(),
-                flags: StateFlags::from_bits_retain(flags),
-            }));
+            p.extents
+                .extend(descs.into_iter().map(|(length, flags)| Extent {
+                    length: length.into(),
+                    flags: StateFlags::from_bits_retain(flags),
+                }));
         }
         ty if ty.is_error() => {
             let (errno, message) = codec::parse_error_payload(payload)?;

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(opt, Some(crate::consts::NBD_OPT_LIST));
         drop(writer.await.expect("writer"));
         // The peer is gone, nothing buffered: a clean end.
-        assert!(matches!(conn.read_decoded(codec::decode_client_flags).await, Ok(None)));
+        assert!(matches!(
+            conn.read_decoded(codec::decode_client_flags).await,
+            Ok(None)
+        ));
     }
 
     #[tokio::test]

@@ -83,9 +83,9 @@ impl From<&io::Error> for Errno {
         }
         match e.kind() {
             io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => NBD_EPERM,
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
-                NBD_ENOSPC
-            }
+            io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::FileTooLarge => NBD_ENOSPC,
             io::ErrorKind::InvalidInput => NBD_EINVAL,
             io::ErrorKind::OutOfMemory => NBD_ENOMEM,
             io::ErrorKind::Unsupported => NBD_ENOTSUP,
@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(Errno::from(os(rustix::io::Errno::ROFS)), NBD_EPERM);
         assert_eq!(Errno::from(os(rustix::io::Errno::OPNOTSUPP)), NBD_ENOTSUP);
         assert_eq!(Errno::from(os(rustix::io::Errno::NXIO)), NBD_EIO);
-        assert_eq!(Errno::from(io::Error::from(io::ErrorKind::Unsupported)), NBD_ENOTSUP);
+        assert_eq!(
+            Errno::from(io::Error::from(io::ErrorKind::Unsupported)),
+            NBD_ENOTSUP
+        );
         assert_eq!(Errno::from(io::Error::other("x")), NBD_EIO);
     }
 }

@@ -89,8 +89,14 @@ pub trait Export: Send + Sync + 'static {
     /// Zeroes a range. `no_hole`: the range must stay allocated. `fast`:
     /// fail with [`io::ErrorKind::Unsupported`] instead of falling back to
     /// something as slow as writing zeroes.
-    fn write_zeroes(&self, offset: u64, len: u64, no_hole: bool, fast: bool, fua: bool)
-    -> io::Result<()>;
+    fn write_zeroes(
+        &self,
+        offset: u64,
+        len: u64,
+        no_hole: bool,
+        fast: bool,
+        fua: bool,
+    ) -> io::Result<()>;
     /// Prefetch hint.
     fn cache(&self, _offset: u64, _len: u64) -> io::Result<()> {
         Ok(())
@@ -247,7 +253,8 @@ impl StaticRegistry {
             description: description.into(),
             stats: stats.clone(),
         };
-        self.exports.insert(name.into(), StaticEntry { entry, access });
+        self.exports
+            .insert(name.into(), StaticEntry { entry, access });
         stats
     }
 

@@ -36,10 +36,7 @@ impl FileExport {
     /// Opens `path` (read-write unless `read_only`); the export size is the
     /// file size at open time.
     pub fn open(path: impl AsRef<Path>, read_only: bool) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!read_only)
-            .open(path)?;
+        let file = OpenOptions::new().read(true).write(!read_only).open(path)?;
         Self::from_file(file, read_only)
     }
 

@@ -112,12 +112,20 @@ impl Haggler<'_> {
     /// Looks an export up and applies the access policy, logging refusals.
     fn open(&mut self, option: OptType, name: &str) -> Option<ExportEntry> {
         let Some(entry) = self.registry.lookup(name) else {
-            self.error(option, NBD_REP_ERR_UNKNOWN, &format!("no export named {name:?}"));
+            self.error(
+                option,
+                NBD_REP_ERR_UNKNOWN,
+                &format!("no export named {name:?}"),
+            );
             return None;
         };
         if !self.registry.allow(self.peer, name) {
             warn!(peer = %self.peer, export = name, %option, "access refused by policy");
-            self.error(option, NBD_REP_ERR_POLICY, "access to this export is refused");
+            self.error(
+                option,
+                NBD_REP_ERR_POLICY,
+                "access to this export is refused",
+            );
             return None;
         }
         Some(entry)

@@ -172,11 +172,16 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "NBD server listening");
     }
-    accept_loop(listener, registry, shutdown, |stream, reg, stop| async move {
-        if let Err(e) = serve_tcp_connection(stream, reg, Some(stop)).await {
-            debug!(error = %e, "connection ended with an error");
-        }
-    })
+    accept_loop(
+        listener,
+        registry,
+        shutdown,
+        |stream, reg, stop| async move {
+            if let Err(e) = serve_tcp_connection(stream, reg, Some(stop)).await {
+                debug!(error = %e, "connection ended with an error");
+            }
+        },
+    )
     .await
 }
 
@@ -186,20 +191,31 @@ pub async fn serve_unix(
     registry: Arc<dyn ExportRegistry>,
     shutdown: impl Future,
 ) {
-    accept_loop(listener, registry, shutdown, |stream, reg, stop| async move {
-        let peer = PeerAddr::Unix(
-            stream
-                .peer_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(|p| p.to_path_buf())),
-        );
-        let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-        let r = session(stream, peer, reg, Some(stop), tokio::net::UnixStream::into_split)
+    accept_loop(
+        listener,
+        registry,
+        shutdown,
+        |stream, reg, stop| async move {
+            let peer = PeerAddr::Unix(
+                stream
+                    .peer_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.to_path_buf())),
+            );
+            let span = info_span!("nbd", %peer, export = tracing::field::Empty);
+            let r = session(
+                stream,
+                peer,
+                reg,
+                Some(stop),
+                tokio::net::UnixStream::into_split,
+            )
             .instrument(span)
             .await;
-        if let Err(e) = r {
-            debug!(error = %e, "connection ended with an error");
-        }
-    })
+            if let Err(e) = r {
+                debug!(error = %e, "connection ended with an error");
+            }
+        },
+    )
     .await
 }

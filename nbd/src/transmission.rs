@@ -144,7 +144,9 @@ fn validate(s: &Session, size: u64, req: &Request) -> Result<(), (Errno, &'stati
             }
         }
         NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES => {
-            if req.cmd == NBD_CMD_TRIM && !s.flags.contains(TransmissionFlags::SEND_TRIM) && !read_only
+            if req.cmd == NBD_CMD_TRIM
+                && !s.flags.contains(TransmissionFlags::SEND_TRIM)
+                && !read_only
             {
                 return Err((NBD_EINVAL, "TRIM was not negotiated"));
             }

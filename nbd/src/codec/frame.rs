@@ -258,7 +258,10 @@ pub fn encode_export_name_reply(
 }
 
 /// Decodes the reply to `NBD_OPT_EXPORT_NAME`: `(size, flags)`.
-pub fn decode_export_name_reply(buf: &[u8], zeroes: bool) -> Result<((u64, u16), usize), FrameError> {
+pub fn decode_export_name_reply(
+    buf: &[u8],
+    zeroes: bool,
+) -> Result<((u64, u16), usize), FrameError> {
     let mut c = Cursor::new(buf);
     let size = c.u64()?;
     let flags = c.u16()?;
@@ -511,7 +514,14 @@ pub fn request_frame_len(buf: &[u8]) -> Option<usize> {
     let cmd = Cmd(c.u16().ok()?);
     let _ = c.take(16).ok()?;
     let len = c.u32().ok()?;
-    Some(REQUEST_HEADER_LEN + if cmd == NBD_CMD_WRITE { len as usize } else { 0 })
+    Some(
+        REQUEST_HEADER_LEN
+            + if cmd == NBD_CMD_WRITE {
+                len as usize
+            } else {
+                0
+            },
+    )
 }
 
 /// A simple reply header; a successful READ's data follows it.
@@ -648,7 +658,10 @@ mod tests {
             0x00, 0x03, // handshake flags: FIXED_NEWSTYLE | NO_ZEROES
         ];
         let mut buf = BytesMut::new();
-        encode_greeting(&mut buf, HandshakeFlags::FIXED_NEWSTYLE | HandshakeFlags::NO_ZEROES);
+        encode_greeting(
+            &mut buf,
+            HandshakeFlags::FIXED_NEWSTYLE | HandshakeFlags::NO_ZEROES,
+        );
         assert_eq!(&buf[..], wire);
         assert_eq!(decode_greeting(wire), Ok((3, 18)));
         assert_eq!(decode_greeting(&wire[..17]), Err(FrameError::Incomplete));
@@ -680,7 +693,10 @@ mod tests {
         assert_eq!(&buf[..], &wire[..n]);
 
         for cut in 0..n {
-            assert_eq!(decode_option(&wire[..cut], 4096), Err(FrameError::Incomplete));
+            assert_eq!(
+                decode_option(&wire[..cut], 4096),
+                Err(FrameError::Incomplete)
+            );
         }
         assert_eq!(
             decode_option(wire, 10),
@@ -694,7 +710,10 @@ mod tests {
     #[test]
     fn option_with_bad_magic() {
         let wire = [0u8; 16];
-        assert!(matches!(decode_option(&wire, 10), Err(FrameError::BadMagic { .. })));
+        assert!(matches!(
+            decode_option(&wire, 10),
+            Err(FrameError::BadMagic { .. })
+        ));
     }
 
     #[test]
@@ -702,7 +721,10 @@ mod tests {
         let mut data = BytesMut::new();
         encode_info_request(&mut data, "x", &[NBD_INFO_NAME]);
         data.put_u8(0); // a stray byte
-        assert!(matches!(parse_info_request(&data), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            parse_info_request(&data),
+            Err(FrameError::Malformed(_))
+        ));
         // A name length pointing past the end.
         assert!(matches!(
             parse_info_request(&[0xff, 0xff, 0xff, 0xff, 0, 0]),
@@ -778,9 +800,15 @@ mod tests {
         encode_request(&mut buf, &r);
         assert_eq!(&buf[..], &wire[..28]);
         // Header complete, payload not: incomplete.
-        assert_eq!(decode_request(&wire[..30], 1024), Err(FrameError::Incomplete));
+        assert_eq!(
+            decode_request(&wire[..30], 1024),
+            Err(FrameError::Incomplete)
+        );
         // Payload over the limit: refused from the header alone.
-        assert_eq!(decode_request(&wire[..28], 3), Err(FrameError::OversizedRequest(r)));
+        assert_eq!(
+            decode_request(&wire[..28], 3),
+            Err(FrameError::OversizedRequest(r))
+        );
     }
 
     #[test]
@@ -876,7 +904,10 @@ mod tests {
         );
         let mut b = BytesMut::new();
         put_info_block_size(&mut b, BlockSizes::default());
-        assert_eq!(parse_info_reply(&b), Ok(Info::BlockSize(BlockSizes::default())));
+        assert_eq!(
+            parse_info_reply(&b),
+            Ok(Info::BlockSize(BlockSizes::default()))
+        );
         let mut b = BytesMut::new();
         put_info_string(&mut b, NBD_INFO_DESCRIPTION, "disk");
         assert_eq!(parse_info_reply(&b), Ok(Info::Description("disk".into())));

@@ -1,0 +1,113 @@
+//! Test harness: an in-process NBD server on 127.0.0.1 (free port) serving
+//! a temp file through `FileExport`, on its own runtime thread so that
+//! tests can run blocking external tools against it.
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use dvsan_nbd::{Access, ExportStats, FileExport, StaticRegistry};
+use tokio::sync::oneshot;
+
+pub const EXPORT: &str = "disk";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub path: PathBuf,
+    pub stats: Arc<ExportStats>,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server with one export, `disk`, of `size` zero bytes.
+    pub fn start(size: u64) -> TestServer {
+        Self::start_with(size, Access::Everyone)
+    }
+
+    pub fn start_with(size: u64, access: Access) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk.img");
+        std::fs::File::create(&path)
+            .and_then(|f| f.set_len(size))
+            .expect("create backing file");
+        let export = FileExport::open(&path, false).expect("open export");
+        let mut registry = StaticRegistry::new();
+        let stats = registry.add(EXPORT, "test disk", Arc::new(export), access);
+        let ro = FileExport::open(&path, true).expect("open read-only export");
+        registry.add("ro", "read-only view", Arc::new(ro), Access::Everyone);
+        registry.set_default(EXPORT);
+
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                dvsan_nbd::serve(listener, Arc::new(registry), async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        TestServer {
+            addr,
+            path,
+            stats,
+            _dir: dir,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("nbd://{}/{}", self.addr, EXPORT)
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn only(ip: &str) -> Access {
+    Access::Addresses(vec![ip.parse::<IpAddr>().expect("ip")])
+}
