@@ -8,11 +8,10 @@ use std::process::{Command, Output};
 use common::{TestServer, pseudo_random};
 
 fn run(cmd: &str, args: &[&str]) -> Output {
-    let out = Command::new(cmd)
+    Command::new(cmd)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
-    out
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
 }
 
 fn run_ok(cmd: &str, args: &[&str]) -> String {

@@ -636,7 +636,7 @@ pub fn parse_block_status_payload(data: &[u8]) -> Result<(u32, Vec<(u32, u32)>),
     const WHAT: &str = "block status chunk";
     let mut c = Cursor::new(data);
     let id = complete(c.u32(), WHAT)?;
-    if c.remaining() == 0 || c.remaining() % 8 != 0 {
+    if c.remaining() == 0 || !c.remaining().is_multiple_of(8) {
         return Err(FrameError::Malformed(WHAT));
     }
     let mut v = Vec::with_capacity(c.remaining() / 8);
