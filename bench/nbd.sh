@@ -58,11 +58,12 @@ mbps() { python3 -c "print(f'{$SIZE_MB / ($2 - $1):.0f}')"; }
 
 seq_write() { local s; s=$(now); timeout 300 nbdcopy "$SRC" "nbd://127.0.0.1:$1/disk"; mbps "$s" "$(now)"; }
 seq_read() { local s; s=$(now); timeout 300 nbdcopy "nbd://127.0.0.1:$1/disk" null:; mbps "$s" "$(now)"; }
+# fio's nbd engine prints a line before its JSON: parse from the first '{'.
 rand() {
-  timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="nbd://127.0.0.1:$1/disk" \
-    --rw="$2" --bs=4k --iodepth=32 --size="${SIZE_MB}M" --runtime="$FIO_SECS" --time_based \
+  timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="nbd://127.0.0.1:$2/disk" \
+    --rw="$1" --bs=4k --iodepth=32 --size="${SIZE_MB}M" --runtime="$FIO_SECS" --time_based \
     --output-format=json 2>/dev/null |
-    python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
+    python3 -c "import json,sys; s=sys.stdin.read(); j=json.loads(s[s.index('{'):])['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
 }
 
 printf '%-22s %10s %10s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio

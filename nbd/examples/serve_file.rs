@@ -9,8 +9,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use dvsan_nbd::{Access, FileExport, StaticRegistry};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Backend calls run on tokio's blocking pool; left at its default (512
+    // threads) a deep queue spawns hundreds of threads that only contend
+    // for the CPU. A few per core keep page-cache I/O busy.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()?;
+    rt.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -18,7 +18,7 @@
 //! client through TCP.
 
 use std::io::IoSlice;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -51,12 +51,56 @@ pub(crate) struct Session {
     pub flags: TransmissionFlags,
 }
 
+/// Read buffers kept for reuse per connection, and the largest kept.
+const POOL_BUFFERS: usize = 64;
+const POOL_MAX_CAPACITY: usize = 1 << 20;
+
+/// Recycled READ buffers. Allocating a fresh zeroed buffer per READ costs
+/// an mmap, page faults and a memset for every request of 128 KiB or more
+/// (glibc's mmap threshold); reusing them leaves only the pread.
+#[derive(Default)]
+struct BufPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufPool {
+    fn get(&self, len: usize) -> Vec<u8> {
+        let mut v = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        // Only growth is zeroed; a recycled buffer of the same size is
+        // handed out as is, its stale bytes about to be overwritten by pread.
+        v.resize(len, 0);
+        v
+    }
+
+    fn put(&self, v: Vec<u8>) {
+        if v.capacity() <= POOL_MAX_CAPACITY {
+            let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_BUFFERS {
+                pool.push(v);
+            }
+        }
+    }
+}
+
 /// A reply ready to be sent: header bytes, then optional data.
 struct Reply {
     head: BytesMut,
     data: Option<Vec<u8>>,
+    /// Where `data` goes back once sent.
+    pool: Option<Arc<BufPool>>,
     /// Returned to the budget once the reply is on the wire.
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let (Some(pool), Some(data)) = (self.pool.take(), self.data.take()) {
+            pool.put(data);
+        }
+    }
 }
 
 impl Reply {
@@ -70,6 +114,7 @@ impl Reply {
         Reply {
             head,
             data: None,
+            pool: None,
             _permit: None,
         }
     }
@@ -80,6 +125,7 @@ impl Reply {
         Reply {
             head,
             data: None,
+            pool: None,
             _permit: None,
         }
     }
@@ -111,6 +157,7 @@ impl Reply {
         Reply {
             head,
             data: Some(data),
+            pool: None,
             _permit: None,
         }
     }
@@ -239,6 +286,7 @@ fn block_status_reply(req: &Request, extents: Vec<Extent>) -> Reply {
     Reply {
         head,
         data: None,
+        pool: None,
         _permit: None,
     }
 }
@@ -247,6 +295,7 @@ fn block_status_reply(req: &Request, extents: Vec<Extent>) -> Reply {
 fn execute(
     export: &dyn Export,
     stats: &ExportStats,
+    pool: &Arc<BufPool>,
     structured: bool,
     req: &Request,
     payload: Bytes,
@@ -255,14 +304,19 @@ fn execute(
     let (off, len) = (req.offset, u64::from(req.len));
     let result = match req.cmd {
         NBD_CMD_READ => {
-            let mut data = vec![0u8; req.len as usize];
+            let mut data = pool.get(req.len as usize);
             match export.read_at(&mut data, off) {
                 Ok(()) => {
                     ExportStats::add(&stats.read_ops, 1);
                     ExportStats::add(&stats.read_bytes, len);
-                    return Reply::read(structured, req, data);
+                    let mut reply = Reply::read(structured, req, data);
+                    reply.pool = Some(pool.clone());
+                    return reply;
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    pool.put(data);
+                    Err(e)
+                }
             }
         }
         NBD_CMD_WRITE => export.write_at(&payload, off, fua).inspect(|_| {
@@ -362,6 +416,7 @@ where
     let (tx, rx) = mpsc::unbounded_channel::<Reply>();
     let writer = tokio::spawn(write_replies(writer, rx));
     let budget = Arc::new(Semaphore::new(BUDGET_UNITS as usize));
+    let pool = Arc::new(BufPool::default());
     let export = s.entry.export.clone();
     let size = export.size();
     ExportStats::add(&s.entry.stats.connections, 1);
@@ -395,9 +450,10 @@ where
                         .map_err(|_| crate::Error::Protocol("request budget closed".into()))?;
                     let payload = frame.freeze();
                     let (export, stats, tx) = (export.clone(), s.entry.stats.clone(), tx.clone());
+                    let pool = pool.clone();
                     let structured = s.structured;
                     tokio::task::spawn_blocking(move || {
-                        let mut reply = execute(&*export, &stats, structured, &req, payload);
+                        let mut reply = execute(&*export, &stats, &pool, structured, &req, payload);
                         reply._permit = Some(permit);
                         // The writer is gone only if the connection is.
                         let _ = tx.send(reply);
