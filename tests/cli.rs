@@ -34,5 +34,8 @@ fn a_bad_argument_exits_non_zero_saying_what_is_wrong() {
     let out = dvsan(&["--no-such-flag"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.lines().next().unwrap_or("").contains("--no-such-flag"), "{err}");
+    assert!(
+        err.lines().next().unwrap_or("").contains("--no-such-flag"),
+        "{err}"
+    );
 }

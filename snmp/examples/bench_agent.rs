@@ -24,13 +24,25 @@ struct Rows<R> {
     cell: fn(&R, u32) -> Option<Value>,
 }
 
+struct Interface {
+    name: String,
+}
+
+fn interface_cell(interface: &Interface, column: u32) -> Option<Value> {
+    if_cell(&interface.name, column)
+}
+
 impl<R: Send + Sync> TableSource for Rows<R> {
     fn columns(&self) -> &[u32] {
         &self.columns
     }
     fn cell(&self, column: u32, index: &[u32]) -> Option<Value> {
         let [i] = index else { return None };
-        self.rows.read().ok()?.get(i).and_then(|r| (self.cell)(r, column))
+        self.rows
+            .read()
+            .ok()?
+            .get(i)
+            .and_then(|r| (self.cell)(r, column))
     }
     fn next_cell(&self, column: u32, after: Option<&[u32]>) -> Option<(Vec<u32>, Value)> {
         let start = match after {
@@ -69,10 +81,10 @@ fn volume_cell(v: &Volume, column: u32) -> Option<Value> {
     })
 }
 
-fn if_cell(name: &String, column: u32) -> Option<Value> {
+fn if_cell(name: &str, column: u32) -> Option<Value> {
     Some(match column {
         1 => return None,
-        2 => Value::text(name.clone()),
+        2 => Value::text(name),
         3 => Value::Integer(6),
         4 => Value::Integer(1500),
         7 | 8 => Value::Integer(1),
@@ -81,7 +93,10 @@ fn if_cell(name: &String, column: u32) -> Option<Value> {
 }
 
 fn main() {
-    let rows: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let rows: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let system = SystemGroup::new(SystemInfo {
         descr: "dvsan bench agent".into(),
         object_id: "1.3.6.1.4.1.8072.9999.9999.2.1".parse().unwrap(),
@@ -95,14 +110,17 @@ fn main() {
         rows: RwLock::new(
             (1..=rows)
                 .map(|i| {
-                    (i, Volume {
-                        name: format!("vol{i:05}"),
-                        uuid: format!("6f1c2a3b-0000-4000-8000-{i:012}"),
-                        group: 1 + i % 4,
-                        offset: i * 1024,
-                        size: 1024,
-                        ops: u64::from(i) * 1_000_003,
-                    })
+                    (
+                        i,
+                        Volume {
+                            name: format!("vol{i:05}"),
+                            uuid: format!("6f1c2a3b-0000-4000-8000-{i:012}"),
+                            group: 1 + i % 4,
+                            offset: i * 1024,
+                            size: 1024,
+                            ops: u64::from(i) * 1_000_003,
+                        },
+                    )
                 })
                 .collect(),
         ),
@@ -110,20 +128,37 @@ fn main() {
     };
     let interfaces = Rows {
         columns: vec![2, 3, 4, 7, 8],
-        rows: RwLock::new((1..=4).map(|i| (i, format!("eth{i}"))).collect()),
-        cell: if_cell,
+        rows: RwLock::new(
+            (1..=4)
+                .map(|i| {
+                    (
+                        i,
+                        Interface {
+                            name: format!("eth{i}"),
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        cell: interface_cell,
     };
     let modules = vec![
         Arc::new(system.module()),
-        Arc::new(MibModule::new("IF-MIB", &[1, 3, 6, 1, 2, 1, 2]).with(Table::new(IF_ENTRY, interfaces))),
-        Arc::new(MibModule::new("DVSAN-MIB", &VOLUME_ENTRY[..9]).with(Table::new(VOLUME_ENTRY, volumes))),
+        Arc::new(
+            MibModule::new("IF-MIB", &[1, 3, 6, 1, 2, 1, 2]).with(Table::new(IF_ENTRY, interfaces)),
+        ),
+        Arc::new(
+            MibModule::new("DVSAN-MIB", &VOLUME_ENTRY[..9]).with(Table::new(VOLUME_ENTRY, volumes)),
+        ),
     ];
     // As production runs it: on a thread of its own, single-threaded.
     let handle = SnmpAgent::spawn(
         AgentConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             engine: EngineIdentity::ephemeral().unwrap(),
-            users: vec![UsmUser::sha256_aes("dvsanadmin", "auth-pass-123", "priv-pass-456").unwrap()],
+            users: vec![
+                UsmUser::sha256_aes("dvsanadmin", "auth-pass-123", "priv-pass-456").unwrap(),
+            ],
             read_community: Some("public".into()),
             write_community: None,
         },

@@ -48,8 +48,14 @@ fn message(inform: bool) -> (Vec<u8>, usize) {
         0x30,
         &[
             vb(oid(&[1, 3, 6, 1, 2, 1, 1, 3, 0]), tlv(0x43, &[0x01, 0x00])),
-            vb(oid(&[1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0]), oid(&[1, 3, 6, 1, 6, 3, 1, 1, 5, 1])),
-            vb(oid(&[1, 3, 6, 1, 2, 1, 1, 5, 0]), tlv(0x04, b"bench-unit.example.org")),
+            vb(
+                oid(&[1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0]),
+                oid(&[1, 3, 6, 1, 6, 3, 1, 1, 5, 1]),
+            ),
+            vb(
+                oid(&[1, 3, 6, 1, 2, 1, 1, 5, 0]),
+                tlv(0x04, b"bench-unit.example.org"),
+            ),
         ]
         .concat(),
     );

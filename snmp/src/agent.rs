@@ -7,13 +7,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use async_snmp::agent::{Agent, SecurityModel};
 use async_snmp::SecurityLevel;
+use async_snmp::agent::{Agent, SecurityModel};
 
 use crate::error::SnmpError;
 use crate::mib_module::{MibModule, ModuleHandler, ScalarGroup};
-use crate::value::Value;
 use crate::usm::{EngineIdentity, UsmUser};
+use crate::value::Value;
 
 /// Everything an agent needs to start.
 #[derive(Debug, Clone)]
@@ -79,9 +79,18 @@ fn engine_module(agent: Arc<OnceLock<Arc<Agent>>>) -> MibModule {
     };
     let counter = |f: fn(&Agent) -> u32| read_counter(Arc::clone(&agent), f);
     let engine = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 10, 2, 1])
-        .scalar(1, read(|a| Value::OctetString(bytes::Bytes::copy_from_slice(a.engine_id()))))
-        .scalar(2, read(|a| Value::Integer(a.engine_boots_time().map(|(b, _)| b as i32).unwrap_or(0))))
-        .scalar(3, read(|a| Value::Integer(a.engine_boots_time().map(|(_, t)| t as i32).unwrap_or(0))))
+        .scalar(
+            1,
+            read(|a| Value::OctetString(bytes::Bytes::copy_from_slice(a.engine_id()))),
+        )
+        .scalar(
+            2,
+            read(|a| Value::Integer(a.engine_boots_time().map(|(b, _)| b as i32).unwrap_or(0))),
+        )
+        .scalar(
+            3,
+            read(|a| Value::Integer(a.engine_boots_time().map(|(_, t)| t as i32).unwrap_or(0))),
+        )
         .scalar(4, || Value::Integer(65_507));
     let usm = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 15, 1, 1])
         .scalar(1, counter(Agent::usm_unsupported_sec_levels))
@@ -99,14 +108,20 @@ fn engine_module(agent: Arc<OnceLock<Arc<Agent>>>) -> MibModule {
         .with(mpd)
 }
 
-fn read_counter(agent: Arc<OnceLock<Arc<Agent>>>, f: fn(&Agent) -> u32) -> impl Fn() -> Value + Send + Sync + 'static {
+fn read_counter(
+    agent: Arc<OnceLock<Arc<Agent>>>,
+    f: fn(&Agent) -> u32,
+) -> impl Fn() -> Value + Send + Sync + 'static {
     move || Value::Counter32(agent.get().map(|a| f(a)).unwrap_or(0))
 }
 
 impl SnmpAgent {
     /// Binds the socket and builds the agent serving `modules`, one engine
     /// handler per module.
-    pub async fn bind(config: AgentConfig, modules: Vec<Arc<MibModule>>) -> Result<Self, SnmpError> {
+    pub async fn bind(
+        config: AgentConfig,
+        modules: Vec<Arc<MibModule>>,
+    ) -> Result<Self, SnmpError> {
         for user in &config.users {
             user.validate()?;
         }
@@ -128,7 +143,10 @@ impl SnmpAgent {
         let mut builder = Agent::builder()
             .bind(config.listen.to_string())
             .without_builtin_handlers()
-            .handler(tree.root().0.clone(), Arc::new(ModuleHandler(Arc::new(tree))))
+            .handler(
+                tree.root().0.clone(),
+                Arc::new(ModuleHandler(Arc::new(tree))),
+            )
             .authoritative_engine(config.engine.engine.clone())
             // net-snmp's tools and the station accept large responses; a
             // bulk walk should not be cut at the Ethernet-sized default.
@@ -162,7 +180,11 @@ impl SnmpAgent {
                 "dvsan-admin",
                 SecurityModel::Usm,
                 SecurityLevel::AuthPriv,
-                |a| a.read_view(VIEW_ALL).write_view(VIEW_ALL).notify_view(VIEW_ALL),
+                |a| {
+                    a.read_view(VIEW_ALL)
+                        .write_view(VIEW_ALL)
+                        .notify_view(VIEW_ALL)
+                },
             )
             .access(
                 "dvsan-monitor",
@@ -174,7 +196,11 @@ impl SnmpAgent {
                 "dvsan-writer",
                 SecurityModel::V2c,
                 SecurityLevel::NoAuthNoPriv,
-                |a| a.read_view(VIEW_ALL).write_view(VIEW_ALL).notify_view(VIEW_ALL),
+                |a| {
+                    a.read_view(VIEW_ALL)
+                        .write_view(VIEW_ALL)
+                        .notify_view(VIEW_ALL)
+                },
             )
             .view(VIEW_ALL, |view| view.include(async_snmp::oid!(1, 3, 6, 1)))
         });
@@ -219,16 +245,25 @@ impl SnmpAgent {
     /// benchmark, this spends a third of the CPU per binding that the same
     /// agent spends on a shared multi-threaded runtime, where every request
     /// task wakes another worker.
-    pub fn spawn(config: AgentConfig, modules: Vec<Arc<MibModule>>) -> Result<AgentHandle, SnmpError> {
+    pub fn spawn(
+        config: AgentConfig,
+        modules: Vec<Arc<MibModule>>,
+    ) -> Result<AgentHandle, SnmpError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("snmp-agent".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(SnmpError::Io { context: "starting the SNMP agent's runtime".into(), source: e }));
+                        let _ = ready_tx.send(Err(SnmpError::Io {
+                            context: "starting the SNMP agent's runtime".into(),
+                            source: e,
+                        }));
                         return;
                     }
                 };
@@ -241,16 +276,28 @@ impl SnmpAgent {
                         }
                     };
                     let _ = ready_tx.send(Ok(agent.clone()));
-                    if let Err(e) = agent.run(async { let _ = stop_rx.await; }).await {
+                    if let Err(e) = agent
+                        .run(async {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                    {
                         tracing::error!(error = %e, "SNMP agent stopped");
                     }
                 });
             })
-            .map_err(|e| SnmpError::Io { context: "starting the SNMP agent thread".into(), source: e })?;
-        let agent = ready_rx
-            .recv()
-            .map_err(|_| SnmpError::Protocol("the SNMP agent thread ended before starting".into()))??;
-        Ok(AgentHandle { agent, stop: Some(stop_tx), thread: Some(thread) })
+            .map_err(|e| SnmpError::Io {
+                context: "starting the SNMP agent thread".into(),
+                source: e,
+            })?;
+        let agent = ready_rx.recv().map_err(|_| {
+            SnmpError::Protocol("the SNMP agent thread ended before starting".into())
+        })??;
+        Ok(AgentHandle {
+            agent,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     /// Serves requests until `shutdown` completes, then stops taking new

@@ -162,6 +162,7 @@ pub enum SnmpError {
 }
 
 impl SnmpError {
+    #[allow(clippy::boxed_local)] // the engine returns its errors boxed
     pub(crate) fn from_engine(err: Box<async_snmp::Error>) -> Self {
         use async_snmp::Error as E;
         match *err {

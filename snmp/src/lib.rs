@@ -23,10 +23,12 @@ pub mod usm;
 pub mod value;
 pub mod wire;
 
-pub use agent::{AgentConfig, AgentHandle, AgentCounters, SnmpAgent};
+pub use agent::{AgentConfig, AgentCounters, AgentHandle, SnmpAgent};
 pub use error::{ErrorStatus, SnmpError};
 pub use manager::{Manager, ManagerConfig, Session};
-pub use mib_module::{Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource};
+pub use mib_module::{
+    Lookup, MibModule, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree, Table, TableSource,
+};
 pub use notifier::{Notifier, NotifierConfig, NotifyKind, Sink, SinkOutcome};
 pub use oid::Oid;
 pub use trap_receiver::{Notification, ReceiverConfig, ReceiverCounters, Sender, TrapReceiver};

@@ -106,7 +106,12 @@ impl Manager {
             .recv_buffer_size(4 << 20)
             .build()
             .await
-            .map_err(|e| SnmpError::Config(format!("binding the SNMP manager socket {}: {e}", config.bind)))?;
+            .map_err(|e| {
+                SnmpError::Config(format!(
+                    "binding the SNMP manager socket {}: {e}",
+                    config.bind
+                ))
+            })?;
         Ok(Manager { transport, config })
     }
 
@@ -116,7 +121,11 @@ impl Manager {
     }
 
     /// A session with the agent at `peer`.
-    pub async fn session(&self, peer: SocketAddr, credentials: &Credentials) -> Result<Session, SnmpError> {
+    pub async fn session(
+        &self,
+        peer: SocketAddr,
+        credentials: &Credentials,
+    ) -> Result<Session, SnmpError> {
         let client = ClientBuilder::new(credentials.client_auth()?)
             .target(peer)
             .request_timeout(self.config.timeout)
@@ -195,18 +204,19 @@ impl Session {
             Err(async_snmp::Error::Snmp { status, .. }) => format!(
                 "user {user:?} exists (a noAuthNoPriv probe got {status}), so its authentication or privacy key (or protocol) is wrong"
             ),
-            Err(async_snmp::Error::Timeout { .. }) => "no answer at all: agent down or unreachable".to_owned(),
+            Err(async_snmp::Error::Timeout { .. }) => {
+                "no answer at all: agent down or unreachable".to_owned()
+            }
             Err(other) => format!("probe failed: {other}"),
-            Ok(_) => format!("user {user:?} is accepted without authentication; the authPriv keys are wrong"),
+            Ok(_) => format!(
+                "user {user:?} is accepted without authentication; the authPriv keys are wrong"
+            ),
         }
     }
 
     /// GET of several instances in one request.
     pub async fn get(&self, oids: &[Oid]) -> Result<Vec<VarBind>, SnmpError> {
-        let response = self
-            .client
-            .get_many(&to_engine(oids))
-            .await;
+        let response = self.client.get_many(&to_engine(oids)).await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return Err(self.error(e).await),
@@ -218,18 +228,12 @@ impl Session {
     /// instance.
     pub async fn get_one(&self, oid: &Oid) -> Result<Option<Value>, SnmpError> {
         let mut vbs = self.get(std::slice::from_ref(oid)).await?;
-        Ok(vbs
-            .pop()
-            .map(|vb| vb.value)
-            .filter(|v| !v.is_exception()))
+        Ok(vbs.pop().map(|vb| vb.value).filter(|v| !v.is_exception()))
     }
 
     /// GETNEXT of several OIDs in one request.
     pub async fn get_next(&self, oids: &[Oid]) -> Result<Vec<VarBind>, SnmpError> {
-        let response = self
-            .client
-            .get_next_many(&to_engine(oids))
-            .await;
+        let response = self.client.get_next_many(&to_engine(oids)).await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return Err(self.error(e).await),
@@ -243,10 +247,7 @@ impl Session {
             .iter()
             .map(|vb| (vb.oid.0.clone(), vb.value.clone().into()))
             .collect();
-        let response = self
-            .client
-            .set_many(&pairs)
-            .await;
+        let response = self.client.set_many(&pairs).await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return Err(self.error(e).await),
@@ -283,12 +284,20 @@ impl Session {
                 }
             };
             if batch.is_empty() {
-                return Ok(WalkReport { bindings: out, requests, max_repetitions: reps });
+                return Ok(WalkReport {
+                    bindings: out,
+                    requests,
+                    max_repetitions: reps,
+                });
             }
             for vb in batch {
                 let vb = VarBind::from(vb);
                 if vb.value == Value::EndOfMibView || !vb.oid.starts_with(root) {
-                    return Ok(WalkReport { bindings: out, requests, max_repetitions: reps });
+                    return Ok(WalkReport {
+                        bindings: out,
+                        requests,
+                        max_repetitions: reps,
+                    });
                 }
                 if vb.oid <= from {
                     return Err(SnmpError::Protocol(format!(

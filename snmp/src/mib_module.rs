@@ -234,10 +234,7 @@ impl Subtree for ScalarGroup {
             check_syntax(*syntax, b.value).map_err(reject)?;
             writes.push((Arc::clone(write), (scalar.read)(), b.value.clone()));
         }
-        Ok(Box::new(ScalarPlan {
-            writes,
-            applied: 0,
-        }))
+        Ok(Box::new(ScalarPlan { writes, applied: 0 }))
     }
 }
 
@@ -414,9 +411,7 @@ impl MibModule {
 
     /// Adds a shared subtree. Subtrees must not overlap.
     pub fn add(&mut self, subtree: Arc<dyn Subtree>) {
-        let at = self
-            .subtrees
-            .partition_point(|s| s.base() < subtree.base());
+        let at = self.subtrees.partition_point(|s| s.base() < subtree.base());
         self.subtrees.insert(at, subtree);
     }
 
@@ -424,7 +419,11 @@ impl MibModule {
     /// agent registers this single handler, because the engine asks every
     /// registered handler at each GETNEXT step. Fails when two subtrees
     /// overlap, since then an OID would have two owners.
-    pub fn merged(name: &str, root: &[u32], modules: &[Arc<MibModule>]) -> Result<MibModule, String> {
+    pub fn merged(
+        name: &str,
+        root: &[u32],
+        modules: &[Arc<MibModule>],
+    ) -> Result<MibModule, String> {
         let mut merged = MibModule::new(name, root);
         for module in modules {
             for subtree in &module.subtrees {
@@ -480,12 +479,10 @@ impl MibModule {
     /// The first instance strictly after `oid` in this module.
     pub fn next_value(&self, oid: &[u32]) -> Option<(Oid, Value)> {
         // Start at the subtree that may contain `oid`, or the first after it.
-        let start = self.owner(oid).unwrap_or_else(|| {
-            self.subtrees.partition_point(|s| s.base() <= oid)
-        });
-        self.subtrees[start..]
-            .iter()
-            .find_map(|s| s.get_next(oid))
+        let start = self
+            .owner(oid)
+            .unwrap_or_else(|| self.subtrees.partition_point(|s| s.base() <= oid));
+        self.subtrees[start..].iter().find_map(|s| s.get_next(oid))
     }
 
     fn prepare(&self, bindings: &[(usize, &Oid, &Value)]) -> Result<StagedSet, SetRejection> {
@@ -636,7 +633,9 @@ impl MibHandler for ModuleHandler {
                     s.owners.get(position).map(|(_, p)| *p)
                 };
                 match plan {
-                    Some(plan) => Ok(Box::new(StagedBinding { staged, plan }) as Box<dyn PreparedSet>),
+                    Some(plan) => {
+                        Ok(Box::new(StagedBinding { staged, plan }) as Box<dyn PreparedSet>)
+                    }
                     None => Err(SetTestError::GeneralFailure),
                 }
             }
@@ -698,5 +697,127 @@ impl PreparedSet for StagedBinding {
             Ok(())
         };
         Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    struct Rows(BTreeMap<Vec<u32>, u32>, Vec<u32>);
+
+    impl TableSource for Rows {
+        fn columns(&self) -> &[u32] {
+            &self.1
+        }
+        fn cell(&self, column: u32, index: &[u32]) -> Option<Value> {
+            self.0.get(index).map(|v| Value::Gauge32(v * 10 + column))
+        }
+        fn next_cell(&self, column: u32, after: Option<&[u32]>) -> Option<(Vec<u32>, Value)> {
+            let mut it: Box<dyn Iterator<Item = (&Vec<u32>, &u32)>> =
+                match after {
+                    None => Box::new(self.0.iter()),
+                    Some(a) => Box::new(self.0.range::<[u32], _>((
+                        std::ops::Bound::Excluded(a),
+                        std::ops::Bound::Unbounded,
+                    ))),
+                };
+            it.next()
+                .map(|(k, v)| (k.clone(), Value::Gauge32(v * 10 + column)))
+        }
+    }
+
+    fn module() -> MibModule {
+        let rows = Rows(
+            [(vec![1], 1), (vec![2, 5], 2), (vec![10], 3)]
+                .into_iter()
+                .collect(),
+            vec![2, 4],
+        );
+        MibModule::new("T", &[1, 3])
+            .with(Table::new(&[1, 3, 5, 1], rows))
+            .with(
+                ScalarGroup::new(&[1, 3, 2])
+                    .scalar(1, || Value::Integer(7))
+                    .scalar(3, || Value::Integer(9)),
+            )
+    }
+
+    fn walk(m: &MibModule) -> Vec<String> {
+        let mut at = vec![1, 3];
+        let mut out = Vec::new();
+        while let Some((oid, _)) = m.next_value(&at) {
+            out.push(oid.to_string());
+            at = oid.arcs().to_vec();
+            assert!(out.len() < 100, "walk does not end");
+        }
+        out
+    }
+
+    #[test]
+    fn a_walk_visits_scalars_then_table_column_by_column() {
+        assert_eq!(
+            walk(&module()),
+            [
+                "1.3.2.1.0",
+                "1.3.2.3.0",
+                "1.3.5.1.2.1",
+                "1.3.5.1.2.2.5",
+                "1.3.5.1.2.10",
+                "1.3.5.1.4.1",
+                "1.3.5.1.4.2.5",
+                "1.3.5.1.4.10"
+            ]
+        );
+    }
+
+    #[test]
+    fn getnext_from_between_and_inside_instances() {
+        let m = module();
+        let next = |arcs: &[u32]| m.next_value(arcs).map(|(o, _)| o.to_string());
+        assert_eq!(next(&[1, 3, 2, 1]).as_deref(), Some("1.3.2.1.0"));
+        assert_eq!(next(&[1, 3, 2, 1, 0, 7]).as_deref(), Some("1.3.2.3.0"));
+        assert_eq!(next(&[1, 3, 2, 2]).as_deref(), Some("1.3.2.3.0"));
+        assert_eq!(next(&[1, 3, 4]).as_deref(), Some("1.3.5.1.2.1"));
+        assert_eq!(next(&[1, 3, 5, 1, 3]).as_deref(), Some("1.3.5.1.4.1"));
+        assert_eq!(next(&[1, 3, 5, 1, 2, 2]).as_deref(), Some("1.3.5.1.2.2.5"));
+        assert_eq!(
+            next(&[1, 3, 5, 1, 2, 2, 5]).as_deref(),
+            Some("1.3.5.1.2.10")
+        );
+        assert_eq!(next(&[1, 3, 5, 1, 4, 10]), None);
+        assert_eq!(next(&[1, 4]), None);
+    }
+
+    #[test]
+    fn get_tells_no_such_object_from_no_such_instance() {
+        let m = module();
+        assert_eq!(
+            m.get_value(&[1, 3, 2, 1, 0]),
+            Lookup::Value(Value::Integer(7))
+        );
+        assert_eq!(m.get_value(&[1, 3, 2, 1, 1]), Lookup::NoSuchInstance);
+        assert_eq!(m.get_value(&[1, 3, 2, 2, 0]), Lookup::NoSuchObject);
+        assert_eq!(m.get_value(&[1, 3, 5, 1, 2, 3]), Lookup::NoSuchInstance);
+        assert_eq!(m.get_value(&[1, 3, 5, 1, 3, 1]), Lookup::NoSuchObject);
+        assert_eq!(
+            m.get_value(&[1, 3, 5, 1, 4, 2, 5]),
+            Lookup::Value(Value::Gauge32(24))
+        );
+        assert_eq!(m.get_value(&[1, 3, 9]), Lookup::NoSuchObject);
+    }
+
+    #[test]
+    fn merging_refuses_overlapping_subtrees() {
+        let a = Arc::new(MibModule::new("A", &[1, 3]).with(ScalarGroup::new(&[1, 3, 2])));
+        let b = Arc::new(MibModule::new("B", &[1, 3]).with(ScalarGroup::new(&[1, 3, 2, 1])));
+        let err = MibModule::merged("all", &[1, 3], &[a.clone(), b])
+            .err()
+            .unwrap();
+        assert!(err.contains("overlap"), "{err}");
+        let c = Arc::new(MibModule::new("C", &[1, 4]).with(ScalarGroup::new(&[1, 4, 1])));
+        assert!(MibModule::merged("all", &[1, 3], &[a.clone(), c]).is_err());
+        assert!(MibModule::merged("all", &[1, 3], &[a, Arc::new(module())]).is_err());
     }
 }

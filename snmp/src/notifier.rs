@@ -108,7 +108,12 @@ impl Notifier {
             .max_message_size(MAX_UDP_MESSAGE)
             .build()
             .await
-            .map_err(|e| SnmpError::Config(format!("binding the notification socket {}: {e}", config.bind)))?;
+            .map_err(|e| {
+                SnmpError::Config(format!(
+                    "binding the notification socket {}: {e}",
+                    config.bind
+                ))
+            })?;
         Ok(Notifier {
             transport,
             engine,
@@ -125,7 +130,10 @@ impl Notifier {
 
     /// The current sinks.
     pub fn sinks(&self) -> Vec<Sink> {
-        self.sinks.read().unwrap_or_else(|e| e.into_inner()).to_vec()
+        self.sinks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_vec()
     }
 
     fn uptime(&self) -> u32 {
@@ -159,7 +167,13 @@ impl Notifier {
         outcomes
     }
 
-    async fn send_one(&self, sink: &Sink, trap_oid: &Oid, uptime: u32, varbinds: &[VarBind]) -> SinkOutcome {
+    async fn send_one(
+        &self,
+        sink: &Sink,
+        trap_oid: &Oid,
+        uptime: u32,
+        varbinds: &[VarBind],
+    ) -> SinkOutcome {
         let mut outcome = SinkOutcome {
             sink: sink.name.clone(),
             delivered: false,

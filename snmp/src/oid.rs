@@ -143,7 +143,10 @@ mod tests {
     fn parses_and_prints_dotted_form() {
         let oid: Oid = ".1.3.6.1.4.1.8072.9999.9999".parse().unwrap();
         assert_eq!(oid.to_string(), "1.3.6.1.4.1.8072.9999.9999");
-        assert_eq!(oid.suffix_after(&[1, 3, 6, 1]), Some(&[4, 1, 8072, 9999, 9999][..]));
+        assert_eq!(
+            oid.suffix_after(&[1, 3, 6, 1]),
+            Some(&[4, 1, 8072, 9999, 9999][..])
+        );
     }
 
     #[test]

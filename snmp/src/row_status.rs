@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crate::error::ErrorStatus;
 use crate::mib_module::{
-    Lookup, SetBinding, SetPlan, SetRejection, Subtree, TableSource, position, table_get,
-    table_get_next, Position,
+    Lookup, Position, SetBinding, SetPlan, SetRejection, Subtree, TableSource, position, table_get,
+    table_get_next,
 };
 use crate::oid::Oid;
 use crate::value::Value;

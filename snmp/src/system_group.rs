@@ -97,9 +97,19 @@ impl SystemGroup {
             .scalar(1, text(|i| &i.descr))
             .scalar(2, oid)
             .scalar(3, uptime)
-            .writable(4, DISPLAY_255, text(|i| &i.contact), write(|i| &mut i.contact))
+            .writable(
+                4,
+                DISPLAY_255,
+                text(|i| &i.contact),
+                write(|i| &mut i.contact),
+            )
             .writable(5, DISPLAY_255, text(|i| &i.name), write(|i| &mut i.name))
-            .writable(6, DISPLAY_255, text(|i| &i.location), write(|i| &mut i.location))
+            .writable(
+                6,
+                DISPLAY_255,
+                text(|i| &i.location),
+                write(|i| &mut i.location),
+            )
             .scalar(7, services);
         let counter = |f: fn(&crate::agent::AgentCounters) -> u32| {
             let me = Arc::clone(self);

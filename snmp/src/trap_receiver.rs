@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_snmp::SecurityLevel;
 use async_snmp::notification::{
     Notification as EngineNotification, NotificationAcceptance, NotificationReceiver,
 };
-use async_snmp::SecurityLevel;
 
 use crate::error::SnmpError;
 use crate::oid::Oid;
@@ -110,7 +110,11 @@ impl TrapReceiver {
     /// Binds the socket.
     pub async fn bind(config: ReceiverConfig) -> Result<Self, SnmpError> {
         let counters = Arc::new(PolicyCounters::default());
-        let communities: Vec<Vec<u8>> = config.communities.iter().map(|c| c.as_bytes().to_vec()).collect();
+        let communities: Vec<Vec<u8>> = config
+            .communities
+            .iter()
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
         let policy_counters = Arc::clone(&counters);
         let mut builder = NotificationReceiver::builder()
             .bind(config.listen.to_string())
@@ -118,20 +122,30 @@ impl TrapReceiver {
             .recv_buffer_size(Some(config.recv_buffer))
             .acceptance_policy(move |n| {
                 let verdict = match (n.security_level, n.community) {
-                    (Some(level), _) if level >= SecurityLevel::AuthNoPriv => NotificationAcceptance::Accept,
+                    (Some(level), _) if level >= SecurityLevel::AuthNoPriv => {
+                        NotificationAcceptance::Accept
+                    }
                     (Some(_), _) => {
-                        policy_counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                        policy_counters
+                            .unauthenticated
+                            .fetch_add(1, Ordering::Relaxed);
                         NotificationAcceptance::Reject
                     }
                     (None, _) if n.version == async_snmp::Version::V1 => {
-                        policy_counters.wrong_version.fetch_add(1, Ordering::Relaxed);
+                        policy_counters
+                            .wrong_version
+                            .fetch_add(1, Ordering::Relaxed);
                         NotificationAcceptance::Reject
                     }
-                    (None, Some(c)) if communities.iter().any(|ok| ok.as_slice() == c.as_bytes()) => {
+                    (None, Some(c))
+                        if communities.iter().any(|ok| ok.as_slice() == c.as_bytes()) =>
+                    {
                         NotificationAcceptance::Accept
                     }
                     (None, _) => {
-                        policy_counters.bad_community.fetch_add(1, Ordering::Relaxed);
+                        policy_counters
+                            .bad_community
+                            .fetch_add(1, Ordering::Relaxed);
                         NotificationAcceptance::Reject
                     }
                 };
@@ -147,7 +161,10 @@ impl TrapReceiver {
                 .map_err(|e| SnmpError::Config(format!("SNMPv3 user {:?}: {e}", user.name)))?;
         }
         let receiver = builder.build().await.map_err(|e| {
-            SnmpError::Config(format!("listening for notifications on {}: {e}", config.listen))
+            SnmpError::Config(format!(
+                "listening for notifications on {}: {e}",
+                config.listen
+            ))
         })?;
         Ok(TrapReceiver { receiver, counters })
     }
@@ -173,18 +190,58 @@ impl TrapReceiver {
                 .map_err(|e| SnmpError::Protocol(format!("notification receiver: {e}")))?;
             let source = received.source;
             let (sender, inform, trap_oid, uptime, varbinds) = match received.notification {
-                EngineNotification::TrapV2c { community, uptime, trap_oid, varbinds, .. } => {
-                    (Sender::Community(String::from_utf8_lossy(community.as_bytes()).into_owned()), false, trap_oid, uptime, varbinds)
-                }
-                EngineNotification::InformV2c { community, uptime, trap_oid, varbinds, .. } => {
-                    (Sender::Community(String::from_utf8_lossy(community.as_bytes()).into_owned()), true, trap_oid, uptime, varbinds)
-                }
-                EngineNotification::TrapV3 { username, uptime, trap_oid, varbinds, .. } => {
-                    (Sender::User(String::from_utf8_lossy(&username).into_owned()), false, trap_oid, uptime, varbinds)
-                }
-                EngineNotification::InformV3 { username, uptime, trap_oid, varbinds, .. } => {
-                    (Sender::User(String::from_utf8_lossy(&username).into_owned()), true, trap_oid, uptime, varbinds)
-                }
+                EngineNotification::TrapV2c {
+                    community,
+                    uptime,
+                    trap_oid,
+                    varbinds,
+                    ..
+                } => (
+                    Sender::Community(String::from_utf8_lossy(community.as_bytes()).into_owned()),
+                    false,
+                    trap_oid,
+                    uptime,
+                    varbinds,
+                ),
+                EngineNotification::InformV2c {
+                    community,
+                    uptime,
+                    trap_oid,
+                    varbinds,
+                    ..
+                } => (
+                    Sender::Community(String::from_utf8_lossy(community.as_bytes()).into_owned()),
+                    true,
+                    trap_oid,
+                    uptime,
+                    varbinds,
+                ),
+                EngineNotification::TrapV3 {
+                    username,
+                    uptime,
+                    trap_oid,
+                    varbinds,
+                    ..
+                } => (
+                    Sender::User(String::from_utf8_lossy(&username).into_owned()),
+                    false,
+                    trap_oid,
+                    uptime,
+                    varbinds,
+                ),
+                EngineNotification::InformV3 {
+                    username,
+                    uptime,
+                    trap_oid,
+                    varbinds,
+                    ..
+                } => (
+                    Sender::User(String::from_utf8_lossy(&username).into_owned()),
+                    true,
+                    trap_oid,
+                    uptime,
+                    varbinds,
+                ),
                 // Refused by the policy above; never delivered.
                 EngineNotification::TrapV1 { .. } => continue,
             };

@@ -293,10 +293,12 @@ impl EngineIdentity {
     pub fn ephemeral() -> Result<Self, SnmpError> {
         let id = async_snmp::v3::generate_engine_id()
             .map_err(|e| SnmpError::Config(format!("generating an engine ID: {e}")))?;
-        let engine = async_snmp::AuthoritativeEngine::install(id, |_| {
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .map_err(|e| SnmpError::Config(format!("engine state: {e}")))?;
+        let engine =
+            async_snmp::AuthoritativeEngine::install(
+                id,
+                |_| Ok::<(), std::convert::Infallible>(()),
+            )
+            .map_err(|e| SnmpError::Config(format!("engine state: {e}")))?;
         Ok(EngineIdentity { engine })
     }
 
@@ -391,7 +393,10 @@ mod tests {
     fn short_passphrases_are_refused() {
         assert!(UsmUser::sha256_aes("admin", "short", "longenough").is_err());
         assert!(UsmUser::sha256_aes("admin", "longenough", "longenough").is_ok());
-        assert_eq!(AuthProtocol::parse("sha-256").unwrap(), AuthProtocol::Sha256);
+        assert_eq!(
+            AuthProtocol::parse("sha-256").unwrap(),
+            AuthProtocol::Sha256
+        );
         assert!(PrivProtocol::parse("DES").is_err());
     }
 }

@@ -129,7 +129,9 @@ fn parse_walk(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (oid, value) = l.split_once(" = ").unwrap_or_else(|| panic!("odd line {l:?}"));
+            let (oid, value) = l
+                .split_once(" = ")
+                .unwrap_or_else(|| panic!("odd line {l:?}"));
             (oid.trim_start_matches('.').to_string(), value.to_string())
         })
         .collect()
@@ -139,13 +141,21 @@ const WALK_OPTS: &[&str] = &["-On", "-Oe", "-Ot", "-OQ"];
 
 fn check_walk(agent: &TestAgent, tools: &NetSnmp, auth: &Auth) {
     let expected = agent.expected_walk();
-    assert!(expected.len() > 30, "the modules serve {} instances", expected.len());
+    assert!(
+        expected.len() > 30,
+        "the modules serve {} instances",
+        expected.len()
+    );
     for reps in ["-Cr50", "-Cr3"] {
         for root in ["1.3.6.1.2.1", "1.3.6.1.4.1.8072.9999.9999"] {
             let mut opts = WALK_OPTS.to_vec();
             opts.push(reps);
             let out = tools.run("snmpbulkwalk", auth, &opts, &agent.peer(), &[root]);
-            assert!(out.status.success(), "snmpbulkwalk failed: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "snmpbulkwalk failed: {}",
+                stderr(&out)
+            );
             let got = parse_walk(&stdout(&out));
             let want: Vec<(String, String)> = expected
                 .iter()
@@ -179,34 +189,73 @@ fn snmpget_and_getnext_read_the_system_group_v2c_and_v3() {
             &auth,
             &["-On", "-Oe", "-Ot", "-OQ"],
             &agent.peer(),
-            &["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.7.0"],
+            &[
+                "1.3.6.1.2.1.1.1.0",
+                "1.3.6.1.2.1.1.5.0",
+                "1.3.6.1.2.1.1.2.0",
+                "1.3.6.1.2.1.1.7.0",
+            ],
         );
         assert!(out.status.success(), "snmpget: {}", stderr(&out));
         let got = parse_walk(&stdout(&out));
         assert_eq!(
             got,
             vec![
-                ("1.3.6.1.2.1.1.1.0".to_string(), "\"dvsan test agent\"".to_string()),
+                (
+                    "1.3.6.1.2.1.1.1.0".to_string(),
+                    "\"dvsan test agent\"".to_string()
+                ),
                 ("1.3.6.1.2.1.1.5.0".into(), "\"unit-a.example.org\"".into()),
-                ("1.3.6.1.2.1.1.2.0".into(), ".1.3.6.1.4.1.8072.9999.9999.2.1".into()),
+                (
+                    "1.3.6.1.2.1.1.2.0".into(),
+                    ".1.3.6.1.4.1.8072.9999.9999.2.1".into()
+                ),
                 ("1.3.6.1.2.1.1.7.0".into(), "72".into()),
             ]
         );
-        let out = tools.run("snmpgetnext", &auth, WALK_OPTS, &agent.peer(), &["1.3.6.1.2.1.1.4"]);
+        let out = tools.run(
+            "snmpgetnext",
+            &auth,
+            WALK_OPTS,
+            &agent.peer(),
+            &["1.3.6.1.2.1.1.4"],
+        );
         assert_eq!(
             parse_walk(&stdout(&out)),
-            vec![("1.3.6.1.2.1.1.4.0".to_string(), "\"storage-admins@example.org\"".to_string())]
+            vec![(
+                "1.3.6.1.2.1.1.4.0".to_string(),
+                "\"storage-admins@example.org\"".to_string()
+            )]
         );
         // Past the end of a table column: the next column's first row.
         let col2_last = format!("{}.2.3", oid_text(row_table::ENTRY));
-        let out = tools.run("snmpgetnext", &auth, WALK_OPTS, &agent.peer(), &[&col2_last]);
+        let out = tools.run(
+            "snmpgetnext",
+            &auth,
+            WALK_OPTS,
+            &agent.peer(),
+            &[&col2_last],
+        );
         assert_eq!(
             parse_walk(&stdout(&out)),
-            vec![(format!("{}.3.1", oid_text(row_table::ENTRY)), "1".to_string())]
+            vec![(
+                format!("{}.3.1", oid_text(row_table::ENTRY)),
+                "1".to_string()
+            )]
         );
         // An instance that is not there.
-        let out = tools.run("snmpget", &auth, WALK_OPTS, &agent.peer(), &["1.3.6.1.2.1.1.1.1"]);
-        assert!(stdout(&out).contains("No Such Instance"), "{}", stdout(&out));
+        let out = tools.run(
+            "snmpget",
+            &auth,
+            WALK_OPTS,
+            &agent.peer(),
+            &["1.3.6.1.2.1.1.1.1"],
+        );
+        assert!(
+            stdout(&out).contains("No Such Instance"),
+            "{}",
+            stdout(&out)
+        );
     }
 }
 
@@ -226,21 +275,55 @@ fn snmpbulkwalk_returns_every_instance_value_for_value() {
 fn snmpset_writes_system_scalars_and_the_read_only_community_cannot() {
     let agent = TestAgent::start(TestTable::new(1_000));
     let tools = NetSnmp::new();
-    let out = tools.run("snmpset", &v3(), &[], &agent.peer(), &["1.3.6.1.2.1.1.6.0", "s", "rack 9, row B"]);
+    let out = tools.run(
+        "snmpset",
+        &v3(),
+        &[],
+        &agent.peer(),
+        &["1.3.6.1.2.1.1.6.0", "s", "rack 9, row B"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(agent.system.info().location, "rack 9, row B");
-    let out = tools.run("snmpset", &Auth::V2c("private"), &[], &agent.peer(), &["1.3.6.1.2.1.1.4.0", "s", "noc@example.org"]);
+    let out = tools.run(
+        "snmpset",
+        &Auth::V2c("private"),
+        &[],
+        &agent.peer(),
+        &["1.3.6.1.2.1.1.4.0", "s", "noc@example.org"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(agent.system.info().contact, "noc@example.org");
-    let out = tools.run("snmpset", &Auth::V2c("public"), &[], &agent.peer(), &["1.3.6.1.2.1.1.4.0", "s", "intruder"]);
+    let out = tools.run(
+        "snmpset",
+        &Auth::V2c("public"),
+        &[],
+        &agent.peer(),
+        &["1.3.6.1.2.1.1.4.0", "s", "intruder"],
+    );
     assert!(!out.status.success());
     // RFC 3415: the monitor group has no write view, so VACM refuses.
-    assert!(stderr(&out).contains("authorizationError"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("authorizationError"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(agent.system.info().contact, "noc@example.org");
     // Read-only objects and wrong types.
-    let out = tools.run("snmpset", &v3(), &[], &agent.peer(), &["1.3.6.1.2.1.1.1.0", "s", "x"]);
+    let out = tools.run(
+        "snmpset",
+        &v3(),
+        &[],
+        &agent.peer(),
+        &["1.3.6.1.2.1.1.1.0", "s", "x"],
+    );
     assert!(stderr(&out).contains("notWritable"), "{}", stderr(&out));
-    let out = tools.run("snmpset", &v3(), &[], &agent.peer(), &["1.3.6.1.2.1.1.6.0", "i", "5"]);
+    let out = tools.run(
+        "snmpset",
+        &v3(),
+        &[],
+        &agent.peer(),
+        &["1.3.6.1.2.1.1.6.0", "i", "5"],
+    );
     assert!(stderr(&out).contains("wrongType"), "{}", stderr(&out));
     assert_eq!(agent.system.info().location, "rack 9, row B");
 }
@@ -265,14 +348,40 @@ fn rowstatus_create_and_destroy_in_any_binding_order() {
     let tools = NetSnmp::new();
     for auth in [v3(), Auth::V2c("private")] {
         // RowStatus last.
-        let (ok, err) = set(&tools, &agent, &auth, &[
-            col(2, 7), s("s"), s("alpha"), col(3, 7), s("u"), s("100"), col(6, 7), s("i"), s("4"),
-        ]);
+        let (ok, err) = set(
+            &tools,
+            &agent,
+            &auth,
+            &[
+                col(2, 7),
+                s("s"),
+                s("alpha"),
+                col(3, 7),
+                s("u"),
+                s("100"),
+                col(6, 7),
+                s("i"),
+                s("4"),
+            ],
+        );
         assert!(ok, "{err}");
         // RowStatus first.
-        let (ok, err) = set(&tools, &agent, &auth, &[
-            col(6, 8), s("i"), s("4"), col(2, 8), s("s"), s("beta"), col(3, 8), s("u"), s("50"),
-        ]);
+        let (ok, err) = set(
+            &tools,
+            &agent,
+            &auth,
+            &[
+                col(6, 8),
+                s("i"),
+                s("4"),
+                col(2, 8),
+                s("s"),
+                s("beta"),
+                col(3, 8),
+                s("u"),
+                s("50"),
+            ],
+        );
         assert!(ok, "{err}");
         {
             let rows = agent.table.rows.read().unwrap();
@@ -280,7 +389,13 @@ fn rowstatus_create_and_destroy_in_any_binding_order() {
             assert_eq!(rows[&8].size, Some(50));
             assert_eq!(rows[&8].state, dvsan_snmp::row_status::RowState::Active);
         }
-        let out = tools.run("snmpget", &auth, WALK_OPTS, &agent.peer(), &[&col(6, 7), &col(2, 8)]);
+        let out = tools.run(
+            "snmpget",
+            &auth,
+            WALK_OPTS,
+            &agent.peer(),
+            &[&col(6, 7), &col(2, 8)],
+        );
         assert_eq!(
             parse_walk(&stdout(&out)),
             vec![(col(6, 7), s("1")), (col(2, 8), s("\"beta\""))]
@@ -306,7 +421,12 @@ fn rowstatus_createandwait_then_active() {
     // active while a required column is missing
     let (ok, err) = set(&tools, &agent, &v3(), &[col(6, 3), s("i"), s("1")]);
     assert!(!ok && err.contains("inconsistentValue"), "{err}");
-    let (ok, err) = set(&tools, &agent, &v3(), &[col(2, 3), s("s"), s("gamma"), col(3, 3), s("u"), s("10")]);
+    let (ok, err) = set(
+        &tools,
+        &agent,
+        &v3(),
+        &[col(2, 3), s("s"), s("gamma"), col(3, 3), s("u"), s("10")],
+    );
     assert!(ok, "{err}");
     let (ok, err) = set(&tools, &agent, &v3(), &[col(6, 3), s("i"), s("1")]);
     assert!(ok, "{err}");
@@ -315,7 +435,12 @@ fn rowstatus_createandwait_then_active() {
     // A column writable only while inactive.
     let (ok, err) = set(&tools, &agent, &v3(), &[col(3, 3), s("u"), s("20")]);
     assert!(!ok && err.contains("inconsistentValue"), "{err}");
-    let (ok, err) = set(&tools, &agent, &v3(), &[col(6, 3), s("i"), s("2"), col(3, 3), s("u"), s("20")]);
+    let (ok, err) = set(
+        &tools,
+        &agent,
+        &v3(),
+        &[col(6, 3), s("i"), s("2"), col(3, 3), s("u"), s("20")],
+    );
     assert!(ok, "{err}");
     assert_eq!(agent.table.rows.read().unwrap()[&3].size, Some(20));
 }
@@ -327,7 +452,10 @@ fn rowstatus_errors_are_answered_per_rfc_2579_and_change_nothing() {
     let before = agent.table.rows.read().unwrap().clone();
     let cases: Vec<(Vec<String>, &str)> = vec![
         // createAndGo without the required size column
-        (vec![col(2, 9), s("s"), s("delta"), col(6, 9), s("i"), s("4")], "inconsistentValue"),
+        (
+            vec![col(2, 9), s("s"), s("delta"), col(6, 9), s("i"), s("4")],
+            "inconsistentValue",
+        ),
         (vec![col(6, 9), s("i"), s("4")], "inconsistentValue"),
         // a column of a row that does not exist
         (vec![col(2, 9), s("s"), s("delta")], "noCreation"),
@@ -337,22 +465,146 @@ fn rowstatus_errors_are_answered_per_rfc_2579_and_change_nothing() {
         (vec![col(6, 1), s("i"), s("4")], "inconsistentValue"),
         (vec![col(6, 9), s("i"), s("1")], "inconsistentValue"),
         // syntax
-        (vec![col(2, 9), s("s"), s(""), col(3, 9), s("u"), s("1"), col(6, 9), s("i"), s("4")], "wrongLength"),
-        (vec![col(2, 9), s("s"), s("x"), col(3, 9), s("i"), s("1"), col(6, 9), s("i"), s("4")], "wrongType"),
+        (
+            vec![
+                col(2, 9),
+                s("s"),
+                s(""),
+                col(3, 9),
+                s("u"),
+                s("1"),
+                col(6, 9),
+                s("i"),
+                s("4"),
+            ],
+            "wrongLength",
+        ),
+        (
+            vec![
+                col(2, 9),
+                s("s"),
+                s("x"),
+                col(3, 9),
+                s("i"),
+                s("1"),
+                col(6, 9),
+                s("i"),
+                s("4"),
+            ],
+            "wrongType",
+        ),
         (vec![col(4, 1), s("i"), s("9")], "wrongValue"),
         (vec![col(5, 1), s("u"), s("1")], "notWritable"),
         // the application's own checks: space and unique names
-        (vec![col(2, 9), s("s"), s("big"), col(3, 9), s("u"), s("5000"), col(6, 9), s("i"), s("4")], "resourceUnavailable"),
-        (vec![col(2, 9), s("s"), s("row1"), col(3, 9), s("u"), s("1"), col(6, 9), s("i"), s("4")], "inconsistentValue"),
+        (
+            vec![
+                col(2, 9),
+                s("s"),
+                s("big"),
+                col(3, 9),
+                s("u"),
+                s("5000"),
+                col(6, 9),
+                s("i"),
+                s("4"),
+            ],
+            "resourceUnavailable",
+        ),
+        (
+            vec![
+                col(2, 9),
+                s("s"),
+                s("row1"),
+                col(3, 9),
+                s("u"),
+                s("1"),
+                col(6, 9),
+                s("i"),
+                s("4"),
+            ],
+            "inconsistentValue",
+        ),
         // a good row and a bad one in one request: neither is applied
-        (vec![col(2, 10), s("s"), s("ok"), col(3, 10), s("u"), s("1"), col(6, 10), s("i"), s("4"), col(6, 11), s("i"), s("4")], "inconsistentValue"),
+        (
+            vec![
+                col(2, 10),
+                s("s"),
+                s("ok"),
+                col(3, 10),
+                s("u"),
+                s("1"),
+                col(6, 10),
+                s("i"),
+                s("4"),
+                col(6, 11),
+                s("i"),
+                s("4"),
+            ],
+            "inconsistentValue",
+        ),
     ];
     for (args, want) in cases {
         for auth in [v3(), Auth::V2c("private")] {
             let (ok, err) = set(&tools, &agent, &auth, &args);
             assert!(!ok, "{args:?} succeeded");
             assert!(err.contains(want), "{args:?}: wanted {want}, got {err}");
-            assert_eq!(*agent.table.rows.read().unwrap(), before, "{args:?} changed rows");
+            assert_eq!(
+                *agent.table.rows.read().unwrap(),
+                before,
+                "{args:?} changed rows"
+            );
         }
     }
+}
+
+#[test]
+fn a_set_commits_at_once_and_long_work_reports_progress_through_the_mib() {
+    let gate = Arc::new(support::row_table::Gate::default());
+    let mut table = TestTable::new(1_000);
+    table.background = Some(Arc::clone(&gate));
+    let agent = TestAgent::start(table);
+    let tools = NetSnmp::new();
+    // The SET is answered while the row's background work is held at the
+    // gate: the commit did not wait for it.
+    let (ok, err) = set(
+        &tools,
+        &agent,
+        &v3(),
+        &[
+            col(2, 4),
+            s("s"),
+            s("rebuilding"),
+            col(3, 4),
+            s("u"),
+            s("10"),
+            col(6, 4),
+            s("i"),
+            s("4"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let progress = |tools: &NetSnmp| {
+        let out = tools.run(
+            "snmpget",
+            &v3(),
+            WALK_OPTS,
+            &agent.peer(),
+            &[&col(row_table::COL_PROGRESS, 4)],
+        );
+        parse_walk(&stdout(&out))[0].1.parse::<u32>().unwrap()
+    };
+    assert_eq!(progress(&tools), 0);
+    // Other requests are served meanwhile.
+    let (ok, err) = set(&tools, &agent, &v3(), &[col(4, 4), s("i"), s("2")]);
+    assert!(ok, "{err}");
+    gate.open();
+    let mut last = 0;
+    for _ in 0..200 {
+        last = progress(&tools);
+        if last == 100 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(last, 100, "progress never reached 100");
 }

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dvsan_snmp::{
-    Credentials, EngineIdentity, Notifier, NotifierConfig, NotifyKind, Sink, UsmUser, Value, VarBind,
+    Credentials, EngineIdentity, Notifier, NotifierConfig, NotifyKind, Sink, UsmUser, Value,
+    VarBind,
 };
 use support::{Daemon, NetSnmp};
 
@@ -50,14 +51,20 @@ fn snmptrapd(tools: &NetSnmp, sender_engine_hex: &str) -> Daemon {
     // Ready when it logs its start; bounded.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !daemon.log_text().contains("NET-SNMP version") {
-        assert!(Instant::now() < deadline, "snmptrapd did not start: {}", daemon.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "snmptrapd did not start: {}",
+            daemon.log_text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     daemon
 }
 
 fn user() -> Credentials {
-    Credentials::V3(UsmUser::sha256_aes(support::V3_USER, support::V3_AUTH, support::V3_PRIV).unwrap())
+    Credentials::V3(
+        UsmUser::sha256_aes(support::V3_USER, support::V3_AUTH, support::V3_PRIV).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,15 +88,43 @@ async fn notifications_reach_snmptrapd_and_a_dead_sink_is_given_up() {
     .await
     .unwrap();
     let cases = [
-        ("v2c-trap", Credentials::v2c("public"), NotifyKind::Trap, "5.1", "TRAP2, SNMP v2c"),
-        ("v2c-inform", Credentials::v2c("public"), NotifyKind::Inform, "5.4", "INFORM, SNMP v2c"),
-        ("v3-inform", user(), NotifyKind::Inform, "5.3", "INFORM, SNMP v3"),
+        (
+            "v2c-trap",
+            Credentials::v2c("public"),
+            NotifyKind::Trap,
+            "5.1",
+            "TRAP2, SNMP v2c",
+        ),
+        (
+            "v2c-inform",
+            Credentials::v2c("public"),
+            NotifyKind::Inform,
+            "5.4",
+            "INFORM, SNMP v2c",
+        ),
+        (
+            "v3-inform",
+            user(),
+            NotifyKind::Inform,
+            "5.3",
+            "INFORM, SNMP v3",
+        ),
         ("v3-trap", user(), NotifyKind::Trap, "5.1", "TRAP2, SNMP v3"),
     ];
     for (i, (name, creds, kind, trap, pdu)) in cases.into_iter().enumerate() {
         notifier.set_sinks(vec![
-            Sink { name: format!("trapd-{name}"), addr: trapd.addr(), credentials: creds.clone(), kind },
-            Sink { name: format!("dead-{name}"), addr: dead_addr, credentials: creds, kind },
+            Sink {
+                name: format!("trapd-{name}"),
+                addr: trapd.addr(),
+                credentials: creds.clone(),
+                kind,
+            },
+            Sink {
+                name: format!("dead-{name}"),
+                addr: dead_addr,
+                credentials: creds,
+                kind,
+            },
         ]);
         let trap_oid = format!("1.3.6.1.6.3.1.1.{trap}").parse().unwrap();
         let marker = format!("unit-{i}.example.org");
@@ -98,9 +133,20 @@ async fn notifications_reach_snmptrapd_and_a_dead_sink_is_given_up() {
             .notify(
                 &trap_oid,
                 &[
-                    VarBind::new("1.3.6.1.2.1.1.5.0".parse::<dvsan_snmp::Oid>().unwrap(), Value::text(marker.clone())),
-                    VarBind::new("1.3.6.1.2.1.2.2.1.1.1".parse::<dvsan_snmp::Oid>().unwrap(), Value::Integer(1)),
-                    VarBind::new("1.3.6.1.4.1.8072.9999.9999.1.1.9.0".parse::<dvsan_snmp::Oid>().unwrap(), Value::Counter64(u64::MAX)),
+                    VarBind::new(
+                        "1.3.6.1.2.1.1.5.0".parse::<dvsan_snmp::Oid>().unwrap(),
+                        Value::text(marker.clone()),
+                    ),
+                    VarBind::new(
+                        "1.3.6.1.2.1.2.2.1.1.1".parse::<dvsan_snmp::Oid>().unwrap(),
+                        Value::Integer(1),
+                    ),
+                    VarBind::new(
+                        "1.3.6.1.4.1.8072.9999.9999.1.1.9.0"
+                            .parse::<dvsan_snmp::Oid>()
+                            .unwrap(),
+                        Value::Counter64(u64::MAX),
+                    ),
                 ],
             )
             .await;
@@ -109,10 +155,16 @@ async fn notifications_reach_snmptrapd_and_a_dead_sink_is_given_up() {
         assert!(outcomes[0].delivered, "{name}: {:?}", outcomes[0]);
         if kind == NotifyKind::Inform {
             // Retried with back-off (100+200+400+400 ms), then given up.
-            assert!(!outcomes[1].delivered, "{name}: the dead sink acknowledged?");
+            assert!(
+                !outcomes[1].delivered,
+                "{name}: the dead sink acknowledged?"
+            );
             assert_eq!(outcomes[1].attempts, 4, "{name}");
             assert!(outcomes[1].error.is_some());
-            assert!(elapsed < Duration::from_secs(20), "{name}: gave up only after {elapsed:?}");
+            assert!(
+                elapsed < Duration::from_secs(20),
+                "{name}: gave up only after {elapsed:?}"
+            );
         } else {
             // A trap is fire-and-forget: sent once to each sink.
             assert_eq!(outcomes[1].attempts, 1);
@@ -121,17 +173,37 @@ async fn notifications_reach_snmptrapd_and_a_dead_sink_is_given_up() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let line = loop {
             let log = trapd.log_text();
-            if let Some(line) = log.lines().find(|l| l.starts_with("NOTE") && l.contains(&marker)) {
+            if let Some(line) = log
+                .lines()
+                .find(|l| l.starts_with("NOTE") && l.contains(&marker))
+            {
                 break line.to_string();
             }
-            assert!(Instant::now() < deadline, "{name}: snmptrapd did not log it:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "{name}: snmptrapd did not log it:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(line.contains(pdu), "{name}: {line}");
-        assert!(line.contains(&format!(".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.{trap}")), "{name}: {line}");
-        assert!(line.contains(&format!(".1.3.6.1.2.1.1.5.0 = STRING: \"{marker}\"")), "{name}: {line}");
-        assert!(line.contains(".1.3.6.1.2.1.2.2.1.1.1 = INTEGER: 1"), "{name}: {line}");
-        assert!(line.contains(".1.3.6.1.4.1.8072.9999.9999.1.1.9.0 = Counter64: 18446744073709551615"), "{name}: {line}");
+        assert!(
+            line.contains(&format!(
+                ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.{trap}"
+            )),
+            "{name}: {line}"
+        );
+        assert!(
+            line.contains(&format!(".1.3.6.1.2.1.1.5.0 = STRING: \"{marker}\"")),
+            "{name}: {line}"
+        );
+        assert!(
+            line.contains(".1.3.6.1.2.1.2.2.1.1.1 = INTEGER: 1"),
+            "{name}: {line}"
+        );
+        assert!(
+            line.contains(".1.3.6.1.4.1.8072.9999.9999.1.1.9.0 = Counter64: 18446744073709551615"),
+            "{name}: {line}"
+        );
     }
     drop(dead);
 }

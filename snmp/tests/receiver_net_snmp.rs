@@ -26,12 +26,18 @@ fn start() -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
     let (ask, mut asked) = tokio::sync::mpsc::channel::<()>(4);
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let receiver = TrapReceiver::bind(ReceiverConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 engine: EngineIdentity::ephemeral().unwrap(),
-                users: vec![UsmUser::sha256_aes(support::V3_USER, support::V3_AUTH, support::V3_PRIV).unwrap()],
+                users: vec![
+                    UsmUser::sha256_aes(support::V3_USER, support::V3_AUTH, support::V3_PRIV)
+                        .unwrap(),
+                ],
                 communities: vec!["public".into()],
                 recv_buffer: 4 << 20,
             })
@@ -70,13 +76,27 @@ impl Running {
 const ARGS: &[&str] = &[
     "", // sysUpTime: the tool's own
     "1.3.6.1.6.3.1.1.5.1",
-    "1.3.6.1.2.1.1.5.0", "s", "unit-a.example.org",
-    "1.3.6.1.4.1.8072.9999.9999.1.1.2.0", "x", "0011223344556677",
-    "1.3.6.1.2.1.2.2.1.1.2", "i", "-2",
-    "1.3.6.1.2.1.1.2.0", "o", "1.3.6.1.4.1.8072.9999.9999.2.1",
-    "1.3.6.1.4.1.8072.9999.9999.1.1.3.0", "u", "4294967295",
-    "1.3.6.1.4.1.8072.9999.9999.1.1.4.0", "a", "192.0.2.7",
-    "1.3.6.1.4.1.8072.9999.9999.1.1.5.0", "t", "12345",
+    "1.3.6.1.2.1.1.5.0",
+    "s",
+    "unit-a.example.org",
+    "1.3.6.1.4.1.8072.9999.9999.1.1.2.0",
+    "x",
+    "0011223344556677",
+    "1.3.6.1.2.1.2.2.1.1.2",
+    "i",
+    "-2",
+    "1.3.6.1.2.1.1.2.0",
+    "o",
+    "1.3.6.1.4.1.8072.9999.9999.2.1",
+    "1.3.6.1.4.1.8072.9999.9999.1.1.3.0",
+    "u",
+    "4294967295",
+    "1.3.6.1.4.1.8072.9999.9999.1.1.4.0",
+    "a",
+    "192.0.2.7",
+    "1.3.6.1.4.1.8072.9999.9999.1.1.5.0",
+    "t",
+    "12345",
 ];
 
 fn check_decoded(n: &Notification, sender: Sender, inform: bool) {
@@ -85,24 +105,47 @@ fn check_decoded(n: &Notification, sender: Sender, inform: bool) {
     assert_eq!(n.trap_oid, "1.3.6.1.6.3.1.1.5.1".parse::<Oid>().unwrap());
     let want = vec![
         ("1.3.6.1.2.1.1.5.0", Value::text("unit-a.example.org")),
-        ("1.3.6.1.4.1.8072.9999.9999.1.1.2.0", Value::OctetString(vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77].into())),
+        (
+            "1.3.6.1.4.1.8072.9999.9999.1.1.2.0",
+            Value::OctetString(vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77].into()),
+        ),
         ("1.3.6.1.2.1.2.2.1.1.2", Value::Integer(-2)),
-        ("1.3.6.1.2.1.1.2.0", Value::ObjectIdentifier("1.3.6.1.4.1.8072.9999.9999.2.1".parse().unwrap())),
-        ("1.3.6.1.4.1.8072.9999.9999.1.1.3.0", Value::Gauge32(u32::MAX)),
-        ("1.3.6.1.4.1.8072.9999.9999.1.1.4.0", Value::IpAddress([192, 0, 2, 7])),
-        ("1.3.6.1.4.1.8072.9999.9999.1.1.5.0", Value::TimeTicks(12345)),
+        (
+            "1.3.6.1.2.1.1.2.0",
+            Value::ObjectIdentifier("1.3.6.1.4.1.8072.9999.9999.2.1".parse().unwrap()),
+        ),
+        (
+            "1.3.6.1.4.1.8072.9999.9999.1.1.3.0",
+            Value::Gauge32(u32::MAX),
+        ),
+        (
+            "1.3.6.1.4.1.8072.9999.9999.1.1.4.0",
+            Value::IpAddress([192, 0, 2, 7]),
+        ),
+        (
+            "1.3.6.1.4.1.8072.9999.9999.1.1.5.0",
+            Value::TimeTicks(12345),
+        ),
     ];
-    let got: Vec<(String, Value)> = n.varbinds.iter().map(|vb| (vb.oid.to_string(), vb.value.clone())).collect();
+    let got: Vec<(String, Value)> = n
+        .varbinds
+        .iter()
+        .map(|vb| (vb.oid.to_string(), vb.value.clone()))
+        .collect();
     let want: Vec<(String, Value)> = want.into_iter().map(|(o, v)| (o.to_string(), v)).collect();
     assert_eq!(got, want);
 }
 
 fn expect(r: &Running) -> Notification {
-    r.rx.recv_timeout(Duration::from_secs(10)).expect("a notification")
+    r.rx.recv_timeout(Duration::from_secs(10))
+        .expect("a notification")
 }
 
 fn expect_none(r: &Running) {
-    assert!(r.rx.recv_timeout(Duration::from_millis(300)).is_err(), "refused notification was delivered");
+    assert!(
+        r.rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "refused notification was delivered"
+    );
 }
 
 #[test]
@@ -114,16 +157,30 @@ fn snmptrap_and_snmpinform_v2c_and_v3_are_decoded_exactly() {
     check_decoded(&expect(&r), Sender::Community("public".into()), false);
 
     let out = tools.run("snmpinform", &Auth::V2c("public"), &[], &r.peer(), ARGS);
-    assert!(out.status.success(), "snmpinform not acknowledged: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "snmpinform not acknowledged: {}",
+        stderr(&out)
+    );
     check_decoded(&expect(&r), Sender::Community("public".into()), true);
 
     // A v3 trap comes from the sender's engine, named with -e.
-    let out = tools.run("snmptrap", &v3(), &["-e", "0x8000000001020304"], &r.peer(), ARGS);
+    let out = tools.run(
+        "snmptrap",
+        &v3(),
+        &["-e", "0x8000000001020304"],
+        &r.peer(),
+        ARGS,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     check_decoded(&expect(&r), Sender::User(support::V3_USER.into()), false);
 
     let out = tools.run("snmpinform", &v3(), &[], &r.peer(), ARGS);
-    assert!(out.status.success(), "v3 snmpinform not acknowledged: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "v3 snmpinform not acknowledged: {}",
+        stderr(&out)
+    );
     check_decoded(&expect(&r), Sender::User(support::V3_USER.into()), true);
 }
 
@@ -137,24 +194,70 @@ fn unauthenticated_notifications_are_counted_and_dropped() {
     assert!(out.status.success());
     expect_none(&r);
     // An inform with a wrong community is not acknowledged.
-    let out = tools.run("snmpinform", &Auth::V2c("guess"), &["-r", "0", "-t", "0.5"], &r.peer(), ARGS);
+    let out = tools.run(
+        "snmpinform",
+        &Auth::V2c("guess"),
+        &["-r", "0", "-t", "0.5"],
+        &r.peer(),
+        ARGS,
+    );
     assert!(!out.status.success(), "a refused inform was acknowledged");
     expect_none(&r);
 
-    let unknown = Auth::V3 { user: "mallory", auth: support::V3_AUTH, privacy: support::V3_PRIV };
-    let out = tools.run("snmptrap", &unknown, &["-e", "0x8000000001020305"], &r.peer(), ARGS);
+    let unknown = Auth::V3 {
+        user: "mallory",
+        auth: support::V3_AUTH,
+        privacy: support::V3_PRIV,
+    };
+    let out = tools.run(
+        "snmptrap",
+        &unknown,
+        &["-e", "0x8000000001020305"],
+        &r.peer(),
+        ARGS,
+    );
     assert!(out.status.success());
     expect_none(&r);
-    let wrong_key = Auth::V3 { user: support::V3_USER, auth: "not-the-key-9", privacy: support::V3_PRIV };
-    let out = tools.run("snmptrap", &wrong_key, &["-e", "0x8000000001020306"], &r.peer(), ARGS);
+    let wrong_key = Auth::V3 {
+        user: support::V3_USER,
+        auth: "not-the-key-9",
+        privacy: support::V3_PRIV,
+    };
+    let out = tools.run(
+        "snmptrap",
+        &wrong_key,
+        &["-e", "0x8000000001020306"],
+        &r.peer(),
+        ARGS,
+    );
     assert!(out.status.success());
     expect_none(&r);
-    let out = tools.run("snmpinform", &wrong_key, &["-r", "0", "-t", "0.5"], &r.peer(), ARGS);
-    assert!(!out.status.success(), "an inform with a wrong key was acknowledged");
+    let out = tools.run(
+        "snmpinform",
+        &wrong_key,
+        &["-r", "0", "-t", "0.5"],
+        &r.peer(),
+        ARGS,
+    );
+    assert!(
+        !out.status.success(),
+        "an inform with a wrong key was acknowledged"
+    );
     expect_none(&r);
     // noAuthNoPriv claims a user but proves nothing.
     let mut noauth = tools.command("snmptrap");
-    noauth.args(["-v3", "-l", "noAuthNoPriv", "-u", support::V3_USER, "-e", "0x8000000001020307", &r.peer()]).args(ARGS);
+    noauth
+        .args([
+            "-v3",
+            "-l",
+            "noAuthNoPriv",
+            "-u",
+            support::V3_USER,
+            "-e",
+            "0x8000000001020307",
+            &r.peer(),
+        ])
+        .args(ARGS);
     let out = support::run_bounded(noauth, Duration::from_secs(20));
     assert!(out.status.success(), "{}", stderr(&out));
     expect_none(&r);
@@ -163,7 +266,11 @@ fn unauthenticated_notifications_are_counted_and_dropped() {
     assert_eq!(after.bad_community - before.bad_community, 2, "{after:?}");
     assert!(after.unknown_user > before.unknown_user, "{after:?}");
     assert!(after.wrong_digest > before.wrong_digest, "{after:?}");
-    assert_eq!(after.unauthenticated - before.unauthenticated, 1, "{after:?}");
+    assert_eq!(
+        after.unauthenticated - before.unauthenticated,
+        1,
+        "{after:?}"
+    );
 
     // And it still works.
     let out = tools.run("snmptrap", &Auth::V2c("public"), &[], &r.peer(), ARGS);

@@ -2,7 +2,7 @@
 //! and a counter, created and destroyed by SET.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dvsan_snmp::row_status::{
     Access, ColumnSpec, RowAction, RowChange, RowError, RowModel, RowState, Syntax,
@@ -16,6 +16,8 @@ pub const COL_SIZE: u32 = 3;
 pub const COL_MODE: u32 = 4;
 pub const COL_OPS: u32 = 5;
 pub const COL_STATUS: u32 = 6;
+/// Progress (per cent) of the background work a new row starts.
+pub const COL_PROGRESS: u32 = 7;
 
 const COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
@@ -28,7 +30,10 @@ const COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
         column: COL_SIZE,
         name: "testSize",
-        syntax: Syntax::Unsigned { min: 1, max: 1_000_000 },
+        syntax: Syntax::Unsigned {
+            min: 1,
+            max: 1_000_000,
+        },
         access: Access::ReadCreateInactive,
         required: true,
     },
@@ -53,7 +58,36 @@ const COLUMNS: &[ColumnSpec] = &[
         access: Access::ReadCreate,
         required: false,
     },
+    ColumnSpec {
+        column: COL_PROGRESS,
+        name: "testProgress",
+        syntax: Syntax::Unsigned { min: 0, max: 100 },
+        access: Access::ReadOnly,
+        required: false,
+    },
 ];
+
+/// A gate the background work of new rows waits at, so a test can show
+/// that the SET answered before the work was done.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cv.wait(open).unwrap();
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -62,12 +96,16 @@ pub struct Row {
     pub mode: i32,
     pub ops: u64,
     pub state: RowState,
+    pub progress: u32,
 }
 
 /// Rows by index; the total size may not exceed `capacity`
 /// (resourceUnavailable), names are unique (inconsistentValue).
 pub struct TestTable {
-    pub rows: RwLock<BTreeMap<u32, Row>>,
+    pub rows: Arc<RwLock<BTreeMap<u32, Row>>>,
+    /// When set, a new row starts background work (a "rebuild") that waits
+    /// at this gate, then reports its progress through COL_PROGRESS.
+    pub background: Option<Arc<Gate>>,
     pub capacity: u64,
     /// The rows before the last apply, for revert.
     before: Mutex<Option<BTreeMap<u32, Row>>>,
@@ -76,7 +114,8 @@ pub struct TestTable {
 impl TestTable {
     pub fn new(capacity: u64) -> Self {
         TestTable {
-            rows: RwLock::new(BTreeMap::new()),
+            rows: Arc::new(RwLock::new(BTreeMap::new())),
+            background: None,
             capacity,
             before: Mutex::new(None),
         }
@@ -95,6 +134,7 @@ impl TestTable {
                         mode: 1,
                         ops: u64::from(i) << 33,
                         state: RowState::Active,
+                        progress: 100,
                     },
                 );
             }
@@ -116,6 +156,7 @@ impl TestTable {
             COL_MODE => Some(Value::Integer(row.mode)),
             COL_OPS => Some(Value::Counter64(row.ops)),
             COL_STATUS => Some(Value::Integer(row.state.row_status() as i32)),
+            COL_PROGRESS => Some(Value::Gauge32(row.progress)),
             _ => None,
         }
     }
@@ -184,11 +225,7 @@ impl RowModel for TestTable {
                 if total > self.capacity {
                     return Err((
                         n,
-                        RowError::new(
-                            ErrorStatus::ResourceUnavailable,
-                            Some(COL_SIZE),
-                            "no space",
-                        ),
+                        RowError::new(ErrorStatus::ResourceUnavailable, Some(COL_SIZE), "no space"),
                     ));
                 }
             }
@@ -213,6 +250,20 @@ impl RowModel for TestTable {
                     continue;
                 }
                 RowAction::Create { active } => {
+                    if let Some(gate) = &self.background {
+                        // The long work runs after the commit, never in it.
+                        let gate = Arc::clone(gate);
+                        let rows = Arc::clone(&self.rows);
+                        std::thread::spawn(move || {
+                            gate.wait();
+                            for p in (10..=100).step_by(10) {
+                                if let Some(row) = rows.write().unwrap().get_mut(&i) {
+                                    row.progress = p;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(5));
+                            }
+                        });
+                    }
                     let complete = name.is_some() && size.is_some();
                     rows.insert(
                         i,
@@ -221,6 +272,7 @@ impl RowModel for TestTable {
                             size: None,
                             mode: 1,
                             ops: 0,
+                            progress: if self.background.is_some() { 0 } else { 100 },
                             state: if active {
                                 RowState::Active
                             } else if complete {
@@ -257,7 +309,12 @@ impl RowModel for TestTable {
     }
 
     fn revert(&self, _changes: &[RowChange]) -> Result<(), String> {
-        let before = self.before.lock().unwrap().take().ok_or("nothing to revert")?;
+        let before = self
+            .before
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or("nothing to revert")?;
         *self.rows.write().unwrap() = before;
         Ok(())
     }
