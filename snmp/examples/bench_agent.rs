@@ -1,5 +1,5 @@
 //! An agent for the walk benchmark (bench/snmp-walk.sh): the system group,
-//! a small IF-MIB-shaped table, and a 10,000-row table shaped like
+//! IF-MIB for this machine's interfaces, and a 10,000-row table shaped like
 //! DVSAN-MIB's volume table, registered as production registers them (one
 //! handler per module). Prints the port it listens on, then serves until
 //! killed.
@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
+use dvsan_snmp::if_mib::Interfaces;
 use dvsan_snmp::system_group::{SystemGroup, SystemInfo};
 use dvsan_snmp::{
     AgentConfig, EngineIdentity, MibModule, SnmpAgent, Table, TableSource, UsmUser, Value,
 };
 
 const VOLUME_ENTRY: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 1, 4, 1];
-const IF_ENTRY: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1];
 
 struct Rows<R> {
     columns: Vec<u32>,
@@ -24,13 +24,6 @@ struct Rows<R> {
     cell: fn(&R, u32) -> Option<Value>,
 }
 
-struct Interface {
-    name: String,
-}
-
-fn interface_cell(interface: &Interface, column: u32) -> Option<Value> {
-    if_cell(&interface.name, column)
-}
 
 impl<R: Send + Sync> TableSource for Rows<R> {
     fn columns(&self) -> &[u32] {
@@ -81,17 +74,6 @@ fn volume_cell(v: &Volume, column: u32) -> Option<Value> {
     })
 }
 
-fn if_cell(name: &str, column: u32) -> Option<Value> {
-    Some(match column {
-        1 => return None,
-        2 => Value::text(name),
-        3 => Value::Integer(6),
-        4 => Value::Integer(1500),
-        7 | 8 => Value::Integer(1),
-        _ => return None,
-    })
-}
-
 fn main() {
     let rows: u32 = std::env::args()
         .nth(1)
@@ -126,27 +108,10 @@ fn main() {
         ),
         cell: volume_cell,
     };
-    let interfaces = Rows {
-        columns: vec![2, 3, 4, 7, 8],
-        rows: RwLock::new(
-            (1..=4)
-                .map(|i| {
-                    (
-                        i,
-                        Interface {
-                            name: format!("eth{i}"),
-                        },
-                    )
-                })
-                .collect(),
-        ),
-        cell: interface_cell,
-    };
+    let interfaces = Interfaces::new("/sys/class/net");
     let modules = vec![
         Arc::new(system.module()),
-        Arc::new(
-            MibModule::new("IF-MIB", &[1, 3, 6, 1, 2, 1, 2]).with(Table::new(IF_ENTRY, interfaces)),
-        ),
+        Arc::new(interfaces.module()),
         Arc::new(
             MibModule::new("DVSAN-MIB", &VOLUME_ENTRY[..9]).with(Table::new(VOLUME_ENTRY, volumes)),
         ),

@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod dvsan_mib;
 pub mod error;
+pub mod if_mib;
 pub mod manager;
 pub mod mib_module;
 pub mod notifier;

@@ -438,13 +438,22 @@ impl MibModule {
                 merged.add(Arc::clone(subtree));
             }
         }
-        for pair in merged.subtrees.windows(2) {
-            if pair[1].base().starts_with(pair[0].base()) {
-                return Err(format!(
-                    "subtrees {} and {} overlap",
-                    Oid::from_arcs(pair[0].base()),
-                    Oid::from_arcs(pair[1].base())
-                ));
+        // A subtree may lie inside another's base only when the outer one
+        // serves nothing from the inner one's base on (ifNumber's group at
+        // `interfaces` around ifTable at `interfaces.2.1`, say): an OID must
+        // have one owner, and a walk must meet the subtrees in order.
+        for (i, outer) in merged.subtrees.iter().enumerate() {
+            for inner in &merged.subtrees[i + 1..] {
+                if !inner.base().starts_with(outer.base()) {
+                    break;
+                }
+                if outer.get_next(inner.base()).is_some() || inner.base() == outer.base() {
+                    return Err(format!(
+                        "subtrees {} and {} overlap",
+                        Oid::from_arcs(outer.base()),
+                        Oid::from_arcs(inner.base())
+                    ));
+                }
             }
         }
         Ok(merged)
@@ -810,7 +819,10 @@ mod tests {
 
     #[test]
     fn merging_refuses_overlapping_subtrees() {
-        let a = Arc::new(MibModule::new("A", &[1, 3]).with(ScalarGroup::new(&[1, 3, 2])));
+        let a = Arc::new(
+            MibModule::new("A", &[1, 3])
+                .with(ScalarGroup::new(&[1, 3, 2]).scalar(4, || Value::Null)),
+        );
         let b = Arc::new(MibModule::new("B", &[1, 3]).with(ScalarGroup::new(&[1, 3, 2, 1])));
         let err = MibModule::merged("all", &[1, 3], &[a.clone(), b])
             .err()
@@ -819,5 +831,21 @@ mod tests {
         let c = Arc::new(MibModule::new("C", &[1, 4]).with(ScalarGroup::new(&[1, 4, 1])));
         assert!(MibModule::merged("all", &[1, 3], &[a.clone(), c]).is_err());
         assert!(MibModule::merged("all", &[1, 3], &[a, Arc::new(module())]).is_err());
+        // Nesting is fine when the outer group has nothing from the inner base on.
+        let outer = Arc::new(
+            MibModule::new("O", &[1, 3])
+                .with(ScalarGroup::new(&[1, 3, 7]).scalar(1, || Value::Null)),
+        );
+        let inner = Arc::new(
+            MibModule::new("I", &[1, 3])
+                .with(ScalarGroup::new(&[1, 3, 7, 2, 1]).scalar(1, || Value::Null)),
+        );
+        let both = MibModule::merged("all", &[1, 3], &[outer, inner]).unwrap();
+        assert_eq!(
+            both.next_value(&[1, 3, 7, 1, 0])
+                .map(|(o, _)| o.to_string())
+                .as_deref(),
+            Some("1.3.7.2.1.1.0")
+        );
     }
 }

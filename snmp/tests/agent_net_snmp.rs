@@ -608,3 +608,65 @@ fn a_set_commits_at_once_and_long_work_reports_progress_through_the_mib() {
     }
     assert_eq!(last, 100, "progress never reached 100");
 }
+
+#[test]
+fn if_mib_lists_this_machines_interfaces() {
+    let interfaces = dvsan_snmp::if_mib::Interfaces::new("/sys/class/net");
+    let handle = SnmpAgent::spawn(
+        AgentConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            engine: EngineIdentity::ephemeral().unwrap(),
+            users: vec![],
+            read_community: Some("public".into()),
+            write_community: None,
+        },
+        vec![Arc::new(interfaces.module())],
+    )
+    .unwrap();
+    let peer = format!("udp:{}", handle.agent().local_addr());
+    let tools = NetSnmp::new();
+    let out = tools.run(
+        "snmpbulkwalk",
+        &Auth::V2c("public"),
+        WALK_OPTS,
+        &peer,
+        &["1.3.6.1.2.1.2.2.1.2"],
+    );
+    let got: Vec<String> = parse_walk(&stdout(&out))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let mut want: Vec<(u32, String)> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let index = std::fs::read_to_string(e.path().join("ifindex"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            (index, format!("\"{}\"", e.file_name().to_string_lossy()))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want.into_iter().map(|(_, n)| n).collect::<Vec<_>>());
+    let out = tools.run(
+        "snmpget",
+        &Auth::V2c("public"),
+        WALK_OPTS,
+        &peer,
+        &["1.3.6.1.2.1.2.1.0"],
+    );
+    assert_eq!(parse_walk(&stdout(&out))[0].1, got.len().to_string());
+    // A read-only community cannot write, and a missing write community
+    // means no v2c SET at all.
+    let out = tools.run(
+        "snmpset",
+        &Auth::V2c("public"),
+        &[],
+        &peer,
+        &["1.3.6.1.2.1.2.2.1.7.1", "i", "2"],
+    );
+    assert!(!out.status.success());
+    handle.stop();
+}
