@@ -3,6 +3,7 @@
 //! RowStatus table model to serve.
 #![allow(dead_code)]
 
+pub mod compare;
 pub mod row_table;
 
 use std::path::{Path, PathBuf};
