@@ -180,3 +180,20 @@ fn v1_trap_fixture_fields() {
         (17, 6, 12345)
     );
 }
+
+#[test]
+fn snmp_parser_misreads_a_first_subidentifier_of_120_or_more() {
+    // Found by the fuzz target: a binding named with first octet 0x7a.
+    // X.690 8.19.4 makes that 2.42; snmp-parser says 3.2.
+    let bytes = fixture("fuzz-oid-first-arc-3");
+    let ours = decode_message(&bytes).unwrap();
+    let names: Vec<String> = ours
+        .pdu
+        .unwrap()
+        .varbinds
+        .iter()
+        .map(|vb| vb.oid.to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("2.42.")), "{names:?}");
+    assert_eq!(check(&bytes), Ok(Verdict::BothAgree));
+}

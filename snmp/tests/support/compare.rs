@@ -36,9 +36,7 @@ fn their_value(v: &VarBindValue<'_>) -> Option<Value> {
             ObjectSyntax::Number(n) => Value::Integer(*n),
             ObjectSyntax::String(b) => Value::OctetString(b.to_vec().into()),
             // See the first-subidentifier bug in `compare_pdu`.
-            ObjectSyntax::Object(o) if o.as_bytes().first().is_some_and(|b| b & 0x80 != 0) => {
-                return None;
-            }
+            ObjectSyntax::Object(o) if first_arc_misread(o) => return None,
             ObjectSyntax::Object(o) => Value::ObjectIdentifier(their_oid(o)?),
             // snmp-parser folds every zero-length simple value (an empty
             // OCTET STRING, a NULL, a zero-length INTEGER) into Empty on
@@ -54,6 +52,14 @@ fn their_value(v: &VarBindValue<'_>) -> Option<Value> {
             _ => return None,
         },
     })
+}
+
+/// Whether snmp-parser misreads this OID's first two arcs (see `compare_pdu`):
+/// a first octet of 120 or more, or one that continues into the next octet;
+/// and the one-octet OID `00`, which asn1-rs gives as `0` where X.690 gives
+/// `0.0`.
+fn first_arc_misread(o: &snmp_parser::asn1_rs::Oid<'_>) -> bool {
+    o.as_bytes() == [0] || o.as_bytes().first().is_some_and(|b| *b >= 120)
 }
 
 fn their_oid(o: &snmp_parser::asn1_rs::Oid<'_>) -> Option<Oid> {
@@ -110,14 +116,15 @@ fn compare_pdu(ours: &WirePdu, theirs: &SnmpPdu<'_>) -> Result<(), String> {
         ));
     }
     for (i, (a, b)) in ours.varbinds.iter().zip(vars.iter()).enumerate() {
-        // Known snmp-parser (asn1-rs 0.7) bug: a first subidentifier
-        // encoded in more than one octet (X.690 8.19.4: values of 80 and
-        // up, i.e. arcs 2.48 and beyond) is read from its first octet only,
-        // giving e.g. 4.11.6 where X.690 gives 2.5430. dvsan's decoder is
-        // right; the name is not compared, the value still is.
-        let first_arc_multibyte = b.oid.as_bytes().first().is_some_and(|o| o & 0x80 != 0);
-        if first_arc_multibyte {
+        // Known snmp-parser (asn1-rs 0.7) bug: it splits the first
+        // subidentifier as (n / 40, n % 40) from its first octet only, where
+        // X.690 8.19.4 gives 2.(n - 80) for every n >= 80, in as many octets
+        // as it takes. Octet 0x7a is 3.2 to snmp-parser and 2.42 to X.690;
+        // octets ab 06 are 4.11.6 to snmp-parser and 2.5430. dvsan's decoder
+        // is right; the name is not compared, the value still is.
+        if first_arc_misread(&b.oid) {
             if let Some(v) = their_value(&b.val)
+                && !matches!(a.value, Value::Other { .. })
                 && a.value != v
             {
                 return Err(format!(
