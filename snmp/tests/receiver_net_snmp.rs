@@ -277,3 +277,46 @@ fn unauthenticated_notifications_are_counted_and_dropped() {
     assert!(out.status.success());
     check_decoded(&expect(&r), Sender::Community("public".into()), false);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_receiver_socket_gets_the_receive_buffer_asked_for() {
+    support::require_tool("ss", "iproute2");
+    let requested = 4 << 20;
+    let receiver = TrapReceiver::bind(ReceiverConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        engine: EngineIdentity::ephemeral().unwrap(),
+        users: vec![],
+        communities: vec!["public".into()],
+        recv_buffer: requested,
+    })
+    .await
+    .unwrap();
+    let port = receiver.local_addr().port();
+    let out = std::process::Command::new("ss")
+        .args(["-uamn", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rb: usize = text
+        .split("rb")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no skmem in: {text}"));
+    // Linux caps SO_RCVBUF at net.core.rmem_max, then doubles it.
+    let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let rmem_default: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rb, 2 * requested.min(rmem_max), "ss says {text}");
+    assert!(
+        rmem_max <= rmem_default || rb > rmem_default,
+        "the buffer was not raised: {rb}"
+    );
+}
