@@ -32,6 +32,8 @@ pub use mib_module::{
 };
 pub use notifier::{Notifier, NotifierConfig, NotifyKind, Sink, SinkOutcome};
 pub use oid::Oid;
-pub use trap_receiver::{Notification, ReceiverConfig, ReceiverCounters, Sender, TrapReceiver};
+pub use trap_receiver::{
+    Notification, ReceiverConfig, ReceiverCounters, Refusal, Sender, TrapReceiver,
+};
 pub use usm::{AuthProtocol, Credentials, EngineIdentity, PrivProtocol, UsmUser};
 pub use value::{Value, VarBind};

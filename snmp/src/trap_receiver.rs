@@ -92,10 +92,20 @@ struct PolicyCounters {
     wrong_version: AtomicU64,
 }
 
+/// A notification refused because it did not authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Where it came from (not authenticated, by definition).
+    pub source: SocketAddr,
+    /// Why it was refused.
+    pub reason: String,
+}
+
 /// The notification receiver.
 pub struct TrapReceiver {
     receiver: NotificationReceiver,
     counters: Arc<PolicyCounters>,
+    refusals: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Refusal>>,
 }
 
 impl std::fmt::Debug for TrapReceiver {
@@ -116,6 +126,9 @@ impl TrapReceiver {
             .map(|c| c.as_bytes().to_vec())
             .collect();
         let policy_counters = Arc::clone(&counters);
+        // Bounded: a flood of spoofed notifications must not grow memory;
+        // past the bound refusals are only counted.
+        let (refused_tx, refused_rx) = tokio::sync::mpsc::channel::<Refusal>(1024);
         let mut builder = NotificationReceiver::builder()
             .bind(config.listen.to_string())
             .authoritative_engine(config.engine.engine.clone())
@@ -150,7 +163,13 @@ impl TrapReceiver {
                     }
                 };
                 if verdict == NotificationAcceptance::Reject {
-                    tracing::warn!(source = %n.source, "notification refused: not authenticated");
+                    let reason = match (n.security_level, n.community) {
+                        (Some(_), _) => "SNMPv3 without authentication",
+                        (None, _) if n.version == async_snmp::Version::V1 => "SNMPv1",
+                        _ => "unknown community",
+                    };
+                    tracing::warn!(source = %n.source, reason, "notification refused: not authenticated");
+                    let _ = refused_tx.try_send(Refusal { source: n.source, reason: reason.to_owned() });
                 }
                 verdict
             });
@@ -166,7 +185,11 @@ impl TrapReceiver {
                 config.listen
             ))
         })?;
-        Ok(TrapReceiver { receiver, counters })
+        Ok(TrapReceiver {
+            receiver,
+            counters,
+            refusals: tokio::sync::Mutex::new(refused_rx),
+        })
     }
 
     /// The address it listens on.
@@ -265,6 +288,13 @@ impl TrapReceiver {
                 varbinds,
             });
         }
+    }
+
+    /// The next notification refused for not authenticating (wrong
+    /// community, v3 without authentication, v1). Those USM drops before
+    /// any policy (unknown user, wrong key) are only counted.
+    pub async fn refused(&self) -> Option<Refusal> {
+        self.refusals.lock().await.recv().await
     }
 
     /// Notifications refused so far, by reason.

@@ -1,0 +1,387 @@
+//! The station's inventory in SQL (SQLite by default): units, their disks,
+//! RAID groups and volumes, and events. The only module of dvsan that
+//! speaks SQL; every query is a named function.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{FromRow, SqlitePool};
+
+use crate::unit_snapshot::{MibLabel, UnitSnapshot};
+
+/// Inventory errors.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// The database refused or failed.
+    #[error("inventory database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrating the inventory: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A unit's state in the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnitState {
+    /// Answering; its capacity is in service.
+    Online,
+    /// It said goodbye (linkDown); its capacity is out of service.
+    Offline,
+    /// It missed several polls.
+    Unreachable,
+    /// Waiting for an admin's approval.
+    Pending,
+}
+
+impl UnitState {
+    /// The stored label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Online => "online",
+            UnitState::Offline => "offline",
+            UnitState::Unreachable => "unreachable",
+            UnitState::Pending => "pending",
+        }
+    }
+
+    fn parse(s: &str) -> UnitState {
+        match s {
+            "online" => UnitState::Online,
+            "offline" => UnitState::Offline,
+            "pending" => UnitState::Pending,
+            _ => UnitState::Unreachable,
+        }
+    }
+}
+
+/// A unit row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct UnitRow {
+    /// dvsanUnitUuid.
+    pub uuid: String,
+    /// Its name.
+    pub name: String,
+    /// Where the station polls it.
+    pub snmp_address: String,
+    /// Where clients reach its NBD server.
+    pub nbd_endpoint: String,
+    /// sysDescr.
+    pub sys_descr: String,
+    /// Agent software version.
+    pub software: String,
+    /// online | offline | unreachable | pending.
+    pub state: String,
+    /// Total capacity, MiB.
+    pub total_mib: i64,
+    /// Free capacity, MiB.
+    pub free_mib: i64,
+    /// Polls missed in a row.
+    pub missed_polls: i64,
+    /// Last answer, Unix seconds.
+    pub last_seen: i64,
+}
+
+impl UnitRow {
+    /// The state.
+    pub fn unit_state(&self) -> UnitState {
+        UnitState::parse(&self.state)
+    }
+}
+
+/// A volume row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct VolumeRecord {
+    /// The unit holding it.
+    pub unit_uuid: String,
+    /// dvsanVolumeIndex.
+    pub volume_index: i64,
+    /// dvsanVolumeUuid.
+    pub uuid: String,
+    /// Its name.
+    pub name: String,
+    /// Size, MiB.
+    pub size_mib: i64,
+    /// Its NBD export name.
+    pub export_name: String,
+    /// 1 while its unit is online.
+    pub available: i64,
+}
+
+/// An event row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct EventRow {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// The unit concerned, when known.
+    pub unit_uuid: Option<String>,
+    /// Where it came from.
+    pub source: String,
+    /// What happened (coldStart, linkDown, refused, learned …).
+    pub kind: String,
+    /// info | warning | error.
+    pub severity: String,
+    /// Text for people.
+    pub message: String,
+}
+
+/// An event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent<'a> {
+    /// The unit concerned, when known.
+    pub unit_uuid: Option<&'a str>,
+    /// Where it came from.
+    pub source: &'a str,
+    /// What happened.
+    pub kind: &'a str,
+    /// info | warning | error.
+    pub severity: &'a str,
+    /// Text for people.
+    pub message: &'a str,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The inventory.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pool: SqlitePool,
+}
+
+impl Inventory {
+    /// Opens (creating) the database at `url` (`sqlite://FILE`, or
+    /// `sqlite::memory:`), in WAL mode, and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, InventoryError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        // One connection for an in-memory database: each would be its own.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        Ok(Inventory { pool })
+    }
+
+    /// Writes everything a poll learned of a unit, replacing what was known,
+    /// in one transaction; the unit is then online. Returns whether the
+    /// unit was new.
+    #[tracing::instrument(skip_all, fields(unit = %s.uuid))]
+    pub async fn upsert_unit(&self, s: &UnitSnapshot) -> Result<bool, InventoryError> {
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        let existed: Option<(String,)> = sqlx::query_as("SELECT uuid FROM units WHERE uuid = $1")
+            .bind(&s.uuid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO units (uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
+                                total_mib, free_mib, missed_polls, last_seen, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, $8, 0, $9, $9)
+             ON CONFLICT (uuid) DO UPDATE SET
+                name = excluded.name, snmp_address = excluded.snmp_address,
+                nbd_endpoint = excluded.nbd_endpoint, sys_descr = excluded.sys_descr,
+                software = excluded.software, state = 'online',
+                total_mib = excluded.total_mib, free_mib = excluded.free_mib,
+                missed_polls = 0, last_seen = excluded.last_seen",
+        )
+        .bind(&s.uuid)
+        .bind(&s.name)
+        .bind(s.snmp_address.to_string())
+        .bind(&s.nbd_endpoint)
+        .bind(&s.sys_descr)
+        .bind(&s.software)
+        .bind(i64::from(s.total_mib))
+        .bind(i64::from(s.free_mib))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        for table in ["disks", "raid_groups", "volumes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE unit_uuid = $1"))
+                .bind(&s.uuid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for d in &s.disks {
+            sqlx::query(
+                "INSERT INTO disks (unit_uuid, disk_index, path, size_mib, state, raid_group)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&s.uuid)
+            .bind(i64::from(d.index))
+            .bind(&d.path)
+            .bind(i64::from(d.size_mib))
+            .bind(d.state.mib_name())
+            .bind(i64::from(d.raid_group))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for g in &s.raid_groups {
+            sqlx::query(
+                "INSERT INTO raid_groups (unit_uuid, group_index, name, level, chunk_kib, member_count,
+                                          members, capacity_mib, free_mib, state, rebuild_progress)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&s.uuid)
+            .bind(i64::from(g.index))
+            .bind(&g.name)
+            .bind(g.level.mib_name())
+            .bind(i64::from(g.chunk_kib))
+            .bind(i64::from(g.member_count))
+            .bind(&g.members)
+            .bind(i64::from(g.capacity_mib))
+            .bind(i64::from(g.free_mib))
+            .bind(g.state.mib_name())
+            .bind(i64::from(g.rebuild_progress))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for v in &s.volumes {
+            sqlx::query(
+                "INSERT INTO volumes (unit_uuid, volume_index, uuid, name, raid_group, offset_mib,
+                                      size_mib, state, export_name, access_mode, available)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)",
+            )
+            .bind(&s.uuid)
+            .bind(i64::from(v.index))
+            .bind(&v.uuid)
+            .bind(&v.name)
+            .bind(i64::from(v.raid_group))
+            .bind(i64::from(v.offset_mib))
+            .bind(i64::from(v.size_mib))
+            .bind(v.state.mib_name())
+            .bind(&v.export_name)
+            .bind(v.access_mode.mib_name())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(existed.is_none())
+    }
+
+    /// Sets a unit's state; its volumes are available only while online.
+    /// Returns whether the unit exists.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_unit_state(
+        &self,
+        uuid: &str,
+        state: UnitState,
+    ) -> Result<bool, InventoryError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE units SET state = $1 WHERE uuid = $2")
+            .bind(state.as_str())
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE volumes SET available = $1 WHERE unit_uuid = $2")
+            .bind(i64::from(state == UnitState::Online))
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Counts a missed poll; returns the count.
+    pub async fn record_missed_poll(&self, uuid: &str) -> Result<i64, InventoryError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE units SET missed_polls = missed_polls + 1 WHERE uuid = $1 RETURNING missed_polls",
+        )
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0).unwrap_or(0))
+    }
+
+    /// Every unit, by name.
+    pub async fn units(&self) -> Result<Vec<UnitRow>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
+                    total_mib, free_mib, missed_polls, last_seen
+             FROM units ORDER BY name, uuid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One unit.
+    pub async fn unit(&self, uuid: &str) -> Result<Option<UnitRow>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
+                    total_mib, free_mib, missed_polls, last_seen
+             FROM units WHERE uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A unit's volumes.
+    pub async fn volumes_of(&self, uuid: &str) -> Result<Vec<VolumeRecord>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT unit_uuid, volume_index, uuid, name, size_mib, export_name, available
+             FROM volumes WHERE unit_uuid = $1 ORDER BY volume_index",
+        )
+        .bind(uuid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many disks and RAID groups a unit has.
+    pub async fn counts_of(&self, uuid: &str) -> Result<(i64, i64), InventoryError> {
+        let disks: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM disks WHERE unit_uuid = $1")
+            .bind(uuid)
+            .fetch_one(&self.pool)
+            .await?;
+        let groups: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM raid_groups WHERE unit_uuid = $1")
+                .bind(uuid)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((disks.0, groups.0))
+    }
+
+    /// Records an event.
+    pub async fn record_event(&self, e: NewEvent<'_>) -> Result<(), InventoryError> {
+        sqlx::query(
+            "INSERT INTO events (at, unit_uuid, source, kind, severity, message)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(now())
+        .bind(e.unit_uuid)
+        .bind(e.source)
+        .bind(e.kind)
+        .bind(e.severity)
+        .bind(e.message)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Events, newest first, optionally of one kind.
+    pub async fn events(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, unit_uuid, source, kind, severity, message FROM events
+             WHERE ($1 IS NULL OR kind = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,411 @@
+//! The station learns units from their notifications: a simulated unit (the
+//! SNMP crate's agent serving a DVSAN-MIB with three disks, a RAID 5 group
+//! and two volumes) announces itself with a coldStart INFORM over SNMPv3;
+//! the station walks it and records it; a linkDown takes it offline; a
+//! coldStart with a wrong community adds nothing and leaves a warning.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dvsan_snmp::dvsan_mib::{self as mib, MibObject};
+use dvsan_snmp::manager::{Manager, ManagerConfig};
+use dvsan_snmp::system_group::{SystemGroup, SystemInfo};
+use dvsan_snmp::{
+    AgentConfig, AgentHandle, Credentials, EngineIdentity, MibModule, Notifier, NotifierConfig,
+    NotifyKind, ReceiverConfig, ScalarGroup, Sink, SnmpAgent, Table, TableSource, TrapReceiver,
+    UsmUser, Value, VarBind,
+};
+use dvsan_station::{Inventory, Learner, UnitState};
+
+const USER: &str = "dvsanstation";
+const AUTH: &str = "station-auth-1";
+const PRIV: &str = "station-priv-1";
+const UUID: [u8; 16] = [
+    0x6f, 0x1c, 0x2a, 0x3b, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x42,
+];
+
+fn user() -> UsmUser {
+    UsmUser::sha256_aes(USER, AUTH, PRIV).unwrap()
+}
+
+/// Rows of one DVSAN-MIB table: column number → value, by row index.
+struct Rows(BTreeMap<u32, BTreeMap<u32, Value>>, Vec<u32>);
+
+impl Rows {
+    fn new(rows: Vec<(u32, Vec<(&MibObject, Value)>)>) -> Self {
+        let mut columns = Vec::new();
+        let rows = rows
+            .into_iter()
+            .map(|(i, cells)| {
+                let cells: BTreeMap<u32, Value> = cells
+                    .into_iter()
+                    .map(|(o, v)| (*o.suffix.last().unwrap(), v))
+                    .collect();
+                columns = cells.keys().copied().collect();
+                (i, cells)
+            })
+            .collect();
+        Rows(rows, columns)
+    }
+}
+
+impl TableSource for Rows {
+    fn columns(&self) -> &[u32] {
+        &self.1
+    }
+    fn cell(&self, column: u32, index: &[u32]) -> Option<Value> {
+        let [i] = index else { return None };
+        self.0.get(i)?.get(&column).cloned()
+    }
+    fn next_cell(&self, column: u32, after: Option<&[u32]>) -> Option<(Vec<u32>, Value)> {
+        let start = match after {
+            None | Some([]) => Bound::Unbounded,
+            Some([i, ..]) => Bound::Excluded(*i),
+        };
+        self.0
+            .range((start, Bound::Unbounded))
+            .find_map(|(i, r)| r.get(&column).map(|v| (vec![*i], v.clone())))
+    }
+}
+
+fn entry(table: &MibObject) -> Vec<u32> {
+    [table.arcs(), vec![1]].concat()
+}
+
+/// A unit's agent serving the system group and a DVSAN-MIB.
+fn simulated_unit(nbd: &str) -> (AgentHandle, Arc<SystemGroup>) {
+    let system = SystemGroup::new(SystemInfo {
+        descr: "dvsan unit (simulated)".into(),
+        object_id: "1.3.6.1.4.1.8072.9999.9999.1".parse().unwrap(),
+        contact: "".into(),
+        name: "unit-a.example.org".into(),
+        location: "".into(),
+        services: 72,
+    });
+    let text = |s: &str| Value::text(s.to_owned());
+    let nbd = nbd.to_owned();
+    let unit = ScalarGroup::new(&mib::DVSAN_UNIT.arcs())
+        .scalar(1, || Value::text("unit-a.example.org"))
+        .scalar(2, || Value::OctetString(UUID.to_vec().into()))
+        .scalar(3, || Value::text("0.1.0"))
+        .scalar(4, || Value::Gauge32(2048))
+        .scalar(5, || Value::Gauge32(1024))
+        .scalar(6, || Value::text("127.0.0.1:162"))
+        .scalar(7, || Value::Gauge32(10))
+        .scalar(8, move || Value::text(nbd.clone()))
+        .scalar(9, || Value::text("127.0.0.1:161"));
+    let disks = Rows::new(
+        (1..=3)
+            .map(|i| {
+                (
+                    i,
+                    vec![
+                        (
+                            &mib::DVSAN_DISK_PATH,
+                            text(&format!("/srv/dvsan/disk{i}.img")),
+                        ),
+                        (&mib::DVSAN_DISK_MODEL, text("")),
+                        (&mib::DVSAN_DISK_SERIAL, text(&format!("serial-{i}"))),
+                        (&mib::DVSAN_DISK_SIZE, Value::Gauge32(1024)),
+                        (&mib::DVSAN_DISK_STATE, Value::Integer(1)),
+                        (&mib::DVSAN_DISK_RAID_GROUP, Value::Gauge32(1)),
+                    ],
+                )
+            })
+            .collect(),
+    );
+    let groups = Rows::new(vec![(
+        1,
+        vec![
+            (&mib::DVSAN_RAID_GROUP_NAME, text("r5")),
+            (&mib::DVSAN_RAID_GROUP_LEVEL, Value::Integer(5)),
+            (&mib::DVSAN_RAID_GROUP_CHUNK_SIZE, Value::Gauge32(64)),
+            (&mib::DVSAN_RAID_GROUP_MEMBER_COUNT, Value::Gauge32(3)),
+            (&mib::DVSAN_RAID_GROUP_MEMBERS, text("1,2,3")),
+            (&mib::DVSAN_RAID_GROUP_CAPACITY, Value::Gauge32(2048)),
+            (&mib::DVSAN_RAID_GROUP_FREE, Value::Gauge32(1024)),
+            (&mib::DVSAN_RAID_GROUP_STATE, Value::Integer(1)),
+            (&mib::DVSAN_RAID_GROUP_REBUILD_PROGRESS, Value::Gauge32(100)),
+            (&mib::DVSAN_RAID_GROUP_ROW_STATUS, Value::Integer(1)),
+        ],
+    )]);
+    let volumes = Rows::new(
+        (1..=2u32)
+            .map(|i| {
+                let mut uuid = UUID;
+                uuid[15] = i as u8;
+                (
+                    i,
+                    vec![
+                        (&mib::DVSAN_VOLUME_NAME, text(&format!("vol{i}"))),
+                        (
+                            &mib::DVSAN_VOLUME_UUID,
+                            Value::OctetString(uuid.to_vec().into()),
+                        ),
+                        (&mib::DVSAN_VOLUME_RAID_GROUP, Value::Gauge32(1)),
+                        (&mib::DVSAN_VOLUME_OFFSET, Value::Gauge32((i - 1) * 512)),
+                        (&mib::DVSAN_VOLUME_SIZE, Value::Gauge32(512)),
+                        (&mib::DVSAN_VOLUME_STATE, Value::Integer(1)),
+                        (&mib::DVSAN_VOLUME_EXPORT_NAME, text(&format!("vol{i}"))),
+                        (&mib::DVSAN_VOLUME_ACCESS_MODE, Value::Integer(1)),
+                        (&mib::DVSAN_VOLUME_READ_OPS, Value::Counter64(7)),
+                        (&mib::DVSAN_VOLUME_WRITE_OPS, Value::Counter64(9)),
+                        (&mib::DVSAN_VOLUME_READ_OCTETS, Value::Counter64(7 << 12)),
+                        (&mib::DVSAN_VOLUME_WRITE_OCTETS, Value::Counter64(9 << 12)),
+                        (&mib::DVSAN_VOLUME_ROW_STATUS, Value::Integer(1)),
+                    ],
+                )
+            })
+            .collect(),
+    );
+    let dvsan = MibModule::new("DVSAN-MIB", &mib::DVSAN_MIB.arcs())
+        .with(unit)
+        .with(Table::new(&entry(&mib::DVSAN_DISK_TABLE), disks))
+        .with(Table::new(&entry(&mib::DVSAN_RAID_GROUP_TABLE), groups))
+        .with(Table::new(&entry(&mib::DVSAN_VOLUME_TABLE), volumes));
+    let handle = SnmpAgent::spawn(
+        AgentConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            engine: EngineIdentity::ephemeral().unwrap(),
+            users: vec![user()],
+            read_community: None,
+            write_community: None,
+        },
+        vec![Arc::new(system.module()), Arc::new(dvsan)],
+    )
+    .unwrap();
+    system.attach(handle.agent());
+    (handle, system)
+}
+
+struct Station {
+    learner: Learner,
+    receiver: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn station(dir: &std::path::Path) -> Station {
+    let inventory = Inventory::open(&format!("sqlite://{}", dir.join("station.db").display()))
+        .await
+        .unwrap();
+    let manager = Manager::bind(ManagerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        timeout: Duration::from_millis(500),
+        retries: 1,
+        ..ManagerConfig::default()
+    })
+    .await
+    .unwrap();
+    let learner = Learner::new(inventory, manager, Credentials::V3(user()));
+    let receiver = TrapReceiver::bind(ReceiverConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        engine: EngineIdentity::ephemeral().unwrap(),
+        users: vec![user()],
+        communities: vec!["public".into()],
+        recv_buffer: 1 << 20,
+    })
+    .await
+    .unwrap();
+    let addr = receiver.local_addr();
+    let l = learner.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                n = receiver.recv() => match n {
+                    Ok(n) => { if let Err(e) = l.handle(&n).await { tracing::warn!(error = %e, "notification not applied"); } }
+                    Err(_) => return,
+                },
+                Some(r) = receiver.refused() => { let _ = l.refused(&r).await; }
+            }
+        }
+    });
+    Station {
+        learner,
+        receiver: addr,
+        task,
+    }
+}
+
+fn announcement(agent: &AgentHandle, nbd: &str) -> Vec<VarBind> {
+    vec![
+        VarBind::new(
+            "1.3.6.1.2.1.1.5.0".parse::<dvsan_snmp::Oid>().unwrap(),
+            Value::text("unit-a.example.org"),
+        ),
+        VarBind::new(
+            mib::DVSAN_UNIT_UUID.instance(&[0]),
+            Value::OctetString(UUID.to_vec().into()),
+        ),
+        VarBind::new(
+            mib::DVSAN_UNIT_SNMP_ENDPOINT.instance(&[0]),
+            Value::text(agent.agent().local_addr().to_string()),
+        ),
+        VarBind::new(
+            mib::DVSAN_UNIT_NBD_ENDPOINT.instance(&[0]),
+            Value::text(nbd.to_owned()),
+        ),
+    ]
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_makes_the_station_learn_the_unit_and_link_down_takes_it_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = station(dir.path()).await;
+    let nbd = "127.0.0.1:10809";
+    let (unit, _system) = simulated_unit(nbd);
+    let engine = EngineIdentity::ephemeral().unwrap();
+    let notifier = Notifier::new(
+        NotifierConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..NotifierConfig::default()
+        },
+        engine,
+        Instant::now(),
+    )
+    .await
+    .unwrap();
+    notifier.set_sinks(vec![Sink {
+        name: "station".into(),
+        addr: st.receiver,
+        credentials: Credentials::V3(user()),
+        kind: NotifyKind::Inform,
+    }]);
+    let outcome = notifier
+        .notify(
+            &"1.3.6.1.6.3.1.1.5.1".parse().unwrap(),
+            &announcement(&unit, nbd),
+        )
+        .await;
+    assert!(outcome[0].delivered, "{outcome:?}");
+
+    let inv = st.learner.inventory().clone();
+    let uuid = "6f1c2a3b-0000-4000-8000-000000000042";
+    wait_for("the unit online", || {
+        let inv = inv.clone();
+        async move { matches!(inv.unit(uuid).await, Ok(Some(u)) if u.unit_state() == UnitState::Online) }
+    })
+    .await;
+    let row = inv.unit(uuid).await.unwrap().unwrap();
+    assert_eq!(row.name, "unit-a.example.org");
+    assert_eq!(row.snmp_address, unit.agent().local_addr().to_string());
+    assert_eq!(row.nbd_endpoint, nbd);
+    assert_eq!((row.total_mib, row.free_mib), (2048, 1024));
+    assert_eq!(inv.counts_of(uuid).await.unwrap(), (3, 1));
+    let volumes = inv.volumes_of(uuid).await.unwrap();
+    assert_eq!(volumes.len(), 2);
+    assert_eq!(volumes[1].uuid, "6f1c2a3b-0000-4000-8000-000000000002");
+    assert!(volumes.iter().all(|v| v.available == 1));
+
+    // linkDown: offline, volumes unavailable.
+    notifier
+        .notify(
+            &"1.3.6.1.6.3.1.1.5.3".parse().unwrap(),
+            &announcement(&unit, nbd),
+        )
+        .await;
+    wait_for("the unit offline", || {
+        let inv = inv.clone();
+        async move {
+            matches!(inv.unit(uuid).await, Ok(Some(u)) if u.unit_state() == UnitState::Offline)
+        }
+    })
+    .await;
+    assert!(
+        inv.volumes_of(uuid)
+            .await
+            .unwrap()
+            .iter()
+            .all(|v| v.available == 0)
+    );
+    let kinds: Vec<String> = inv
+        .events(None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for k in ["coldStart", "learned", "linkDown", "offline"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
+    }
+    st.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_that_does_not_authenticate_adds_nothing_and_leaves_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = station(dir.path()).await;
+    let (unit, _system) = simulated_unit("127.0.0.1:10809");
+    let notifier = Notifier::new(
+        NotifierConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..NotifierConfig::default()
+        },
+        EngineIdentity::ephemeral().unwrap(),
+        Instant::now(),
+    )
+    .await
+    .unwrap();
+    notifier.set_sinks(vec![Sink {
+        name: "station".into(),
+        addr: st.receiver,
+        credentials: Credentials::v2c("guessed"),
+        kind: NotifyKind::Trap,
+    }]);
+    notifier
+        .notify(
+            &"1.3.6.1.6.3.1.1.5.1".parse().unwrap(),
+            &announcement(&unit, "127.0.0.1:10809"),
+        )
+        .await;
+    let inv = st.learner.inventory().clone();
+    wait_for("a refused event", || {
+        let inv = inv.clone();
+        async move { !inv.events(Some("refused"), 10).await.unwrap().is_empty() }
+    })
+    .await;
+    let refused = inv.events(Some("refused"), 10).await.unwrap();
+    assert_eq!(refused[0].severity, "warning");
+    assert!(refused[0].source.starts_with("127.0.0.1:"), "{refused:?}");
+    assert!(
+        inv.units().await.unwrap().is_empty(),
+        "a spoofed coldStart added a unit"
+    );
+    st.task.abort();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_inventory_survives_a_restart_of_the_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("station.db").display());
+    {
+        let inv = Inventory::open(&url).await.unwrap();
+        inv.record_event(dvsan_station::inventory::NewEvent {
+            unit_uuid: None,
+            source: "test",
+            kind: "learned",
+            severity: "info",
+            message: "kept",
+        })
+        .await
+        .unwrap();
+    }
+    let inv = Inventory::open(&url).await.unwrap();
+    assert_eq!(
+        inv.events(Some("learned"), 10).await.unwrap()[0].message,
+        "kept"
+    );
+}
