@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use async_snmp::SecurityLevel;
 use async_snmp::agent::{Agent, SecurityModel};
@@ -72,10 +72,16 @@ const INTERNET: &[u32] = &[1, 3, 6, 1];
 
 /// snmpEngine (SNMP-FRAMEWORK-MIB), usmStats (SNMP-USER-BASED-SM-MIB) and
 /// snmpMPDStats (SNMP-MPD-MIB), read from the engine.
-fn engine_module(agent: Arc<OnceLock<Arc<Agent>>>) -> MibModule {
+fn engine_module(agent: Arc<OnceLock<Weak<Agent>>>) -> MibModule {
     let read = |f: fn(&Agent) -> Value| {
         let agent = Arc::clone(&agent);
-        move || agent.get().map(|a| f(a)).unwrap_or(Value::NoSuchInstance)
+        move || {
+            agent
+                .get()
+                .and_then(Weak::upgrade)
+                .map(|a| f(&a))
+                .unwrap_or(Value::NoSuchInstance)
+        }
     };
     let counter = |f: fn(&Agent) -> u32| read_counter(Arc::clone(&agent), f);
     let engine = ScalarGroup::new(&[1, 3, 6, 1, 6, 3, 10, 2, 1])
@@ -109,10 +115,18 @@ fn engine_module(agent: Arc<OnceLock<Arc<Agent>>>) -> MibModule {
 }
 
 fn read_counter(
-    agent: Arc<OnceLock<Arc<Agent>>>,
+    agent: Arc<OnceLock<Weak<Agent>>>,
     f: fn(&Agent) -> u32,
 ) -> impl Fn() -> Value + Send + Sync + 'static {
-    move || Value::Counter32(agent.get().map(|a| f(a)).unwrap_or(0))
+    move || {
+        Value::Counter32(
+            agent
+                .get()
+                .and_then(Weak::upgrade)
+                .map(|a| f(&a))
+                .unwrap_or(0),
+        )
+    }
 }
 
 impl SnmpAgent {
@@ -136,7 +150,9 @@ impl SnmpAgent {
         // The engine's own groups (snmpEngine, usmStats, mpdStats) are served
         // by a module of ours, and every module is merged into one handler:
         // the engine asks each registered handler at every GETNEXT step.
-        let engine_agent: Arc<OnceLock<Arc<Agent>>> = Arc::new(OnceLock::new());
+        // Weak: the module lives inside the agent, so a strong reference
+        // would keep the agent (and its socket) alive forever.
+        let engine_agent: Arc<OnceLock<Weak<Agent>>> = Arc::new(OnceLock::new());
         let mut all = modules.clone();
         all.push(Arc::new(engine_module(Arc::clone(&engine_agent))));
         let tree = MibModule::merged("agent", INTERNET, &all).map_err(SnmpError::Config)?;
@@ -208,7 +224,7 @@ impl SnmpAgent {
             SnmpError::Config(format!("starting the SNMP agent on {}: {e}", config.listen))
         })?;
         let agent = Arc::new(agent);
-        let _ = engine_agent.set(Arc::clone(&agent));
+        let _ = engine_agent.set(Arc::downgrade(&agent));
         Ok(SnmpAgent { agent })
     }
 
@@ -222,6 +238,12 @@ impl SnmpAgent {
         self.agent.engine_id()
     }
 
+    /// The engine's counters, without keeping the agent alive (for modules
+    /// that live inside the agent).
+    pub(crate) fn counters_source(&self) -> Weak<Agent> {
+        Arc::downgrade(&self.agent)
+    }
+
     /// Hundredths of a second since the agent started (sysUpTime).
     pub fn uptime(&self) -> u32 {
         self.agent.uptime_hundredths()
@@ -229,15 +251,7 @@ impl SnmpAgent {
 
     /// The engine's counters of bad and refused messages.
     pub fn counters(&self) -> AgentCounters {
-        AgentCounters {
-            asn_parse_errors: self.agent.snmp_in_asn_parse_errs(),
-            invalid_messages: self.agent.snmp_invalid_msgs(),
-            silent_drops: self.agent.snmp_silent_drops(),
-            unknown_user_names: self.agent.usm_unknown_usernames(),
-            wrong_digests: self.agent.usm_wrong_digests(),
-            decryption_errors: self.agent.usm_decryption_errors(),
-            not_in_time_windows: self.agent.usm_not_in_time_windows(),
-        }
+        counters_of(&self.agent)
     }
 
     /// Binds and serves on a thread of its own with a single-threaded
@@ -348,5 +362,17 @@ impl AgentHandle {
 impl Drop for AgentHandle {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+pub(crate) fn counters_of(agent: &Agent) -> AgentCounters {
+    AgentCounters {
+        asn_parse_errors: agent.snmp_in_asn_parse_errs(),
+        invalid_messages: agent.snmp_invalid_msgs(),
+        silent_drops: agent.snmp_silent_drops(),
+        unknown_user_names: agent.usm_unknown_usernames(),
+        wrong_digests: agent.usm_wrong_digests(),
+        decryption_errors: agent.usm_decryption_errors(),
+        not_in_time_windows: agent.usm_not_in_time_windows(),
     }
 }

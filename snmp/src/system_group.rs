@@ -1,7 +1,7 @@
 //! The SNMPv2-MIB system group (RFC 3418) and the parts of its snmp group
 //! that the engine counts, as one MIB module.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
 use crate::agent::SnmpAgent;
@@ -45,7 +45,8 @@ pub struct SystemInfo {
 pub struct SystemGroup {
     info: RwLock<SystemInfo>,
     started: Instant,
-    agent: OnceLock<SnmpAgent>,
+    /// Weak: this group lives inside the agent's handler.
+    agent: OnceLock<Weak<async_snmp::agent::Agent>>,
 }
 
 impl SystemGroup {
@@ -60,7 +61,7 @@ impl SystemGroup {
 
     /// Lets the snmp group read the engine's counters once the agent exists.
     pub fn attach(&self, agent: &SnmpAgent) {
-        let _ = self.agent.set(agent.clone());
+        let _ = self.agent.set(agent.counters_source());
     }
 
     /// sysUpTime in hundredths of a second (wraps as TimeTicks does).
@@ -113,7 +114,14 @@ impl SystemGroup {
             .scalar(7, services);
         let counter = |f: fn(&crate::agent::AgentCounters) -> u32| {
             let me = Arc::clone(self);
-            move || Value::Counter32(me.agent.get().map(|a| f(&a.counters())).unwrap_or(0))
+            move || {
+                let counters = me
+                    .agent
+                    .get()
+                    .and_then(Weak::upgrade)
+                    .map(|a| crate::agent::counters_of(&a));
+                Value::Counter32(counters.map(|c| f(&c)).unwrap_or(0))
+            }
         };
         let snmp = ScalarGroup::new(SNMP_GROUP)
             .scalar(6, counter(|c| c.asn_parse_errors))

@@ -670,3 +670,33 @@ fn if_mib_lists_this_machines_interfaces() {
     assert!(!out.status.success());
     handle.stop();
 }
+
+#[test]
+fn a_stopped_agent_releases_its_port() {
+    let system = SystemGroup::new(SystemInfo {
+        descr: "d".into(),
+        object_id: "1.3.6.1.4.1.8072.9999.9999.2.1".parse().unwrap(),
+        contact: "".into(),
+        name: "n".into(),
+        location: "".into(),
+        services: 72,
+    });
+    let handle = SnmpAgent::spawn(
+        AgentConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            engine: EngineIdentity::ephemeral().unwrap(),
+            users: vec![],
+            read_community: Some("public".into()),
+            write_community: None,
+        },
+        vec![Arc::new(system.module())],
+    )
+    .unwrap();
+    // The system group reads the engine's counters; it must not keep the
+    // agent (and its socket) alive.
+    system.attach(handle.agent());
+    let addr = handle.agent().local_addr();
+    handle.stop();
+    std::net::UdpSocket::bind(addr).expect("the port is free again");
+    drop(system);
+}

@@ -211,6 +211,95 @@ impl Learner {
     }
 }
 
+/// Polls missed in a row before a unit counts as unreachable.
+pub const MISSED_POLLS_UNREACHABLE: i64 = 3;
+
+/// Most units polled at once.
+const POLL_CONCURRENCY: usize = 32;
+
+/// What one round of polling found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollRound {
+    /// Units that answered.
+    pub answered: usize,
+    /// Units that did not.
+    pub missed: usize,
+    /// Units that became unreachable in this round.
+    pub became_unreachable: Vec<String>,
+    /// Units that came back in this round.
+    pub came_back: Vec<String>,
+}
+
+impl Learner {
+    /// Polls every known unit that is not pending approval, a bounded
+    /// number at a time. A unit that answers is recorded afresh (and is
+    /// online again if it was unreachable); one that misses
+    /// [`MISSED_POLLS_UNREACHABLE`] polls in a row becomes unreachable. So a
+    /// lost notification delays the inventory but never corrupts it.
+    pub async fn poll_all(&self) -> Result<PollRound, LearnerError> {
+        use futures_util::stream::{self, StreamExt};
+        let units = self.inventory.units().await?;
+        let polled: Vec<_> = stream::iter(
+            units
+                .into_iter()
+                .filter(|u| u.unit_state() != UnitState::Pending),
+        )
+        .map(|unit| async move {
+            let result = match unit.snmp_address.parse::<SocketAddr>() {
+                Ok(addr) => self.learn(addr).await,
+                Err(_) => Ok(Outcome::Ignored),
+            };
+            (unit, result)
+        })
+        .buffer_unordered(POLL_CONCURRENCY)
+        .collect()
+        .await;
+        let mut round = PollRound::default();
+        for (unit, result) in polled {
+            match result {
+                Ok(Outcome::Learned { uuid, .. }) => {
+                    round.answered += 1;
+                    if unit.unit_state() == UnitState::Unreachable {
+                        self.inventory
+                            .record_event(NewEvent {
+                                unit_uuid: Some(&uuid),
+                                source: &unit.snmp_address,
+                                kind: "reachable",
+                                severity: "info",
+                                message: "unit answers again",
+                            })
+                            .await?;
+                        round.came_back.push(uuid);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    round.missed += 1;
+                    let missed = self.inventory.record_missed_poll(&unit.uuid).await?;
+                    tracing::debug!(unit = %unit.uuid, missed, error = %e, "poll missed");
+                    if missed >= MISSED_POLLS_UNREACHABLE && unit.unit_state() == UnitState::Online
+                    {
+                        self.inventory
+                            .set_unit_state(&unit.uuid, UnitState::Unreachable)
+                            .await?;
+                        self.inventory
+                            .record_event(NewEvent {
+                                unit_uuid: Some(&unit.uuid),
+                                source: &unit.snmp_address,
+                                kind: "unreachable",
+                                severity: "warning",
+                                message: &format!("no answer to {missed} polls: {e}"),
+                            })
+                            .await?;
+                        round.became_unreachable.push(unit.uuid.clone());
+                    }
+                }
+            }
+        }
+        Ok(round)
+    }
+}
+
 /// The OID of a notification's trap, for callers matching on it.
 pub fn is_cold_start(oid: &Oid) -> bool {
     oid.arcs() == COLD_START

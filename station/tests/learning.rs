@@ -76,6 +76,11 @@ fn entry(table: &MibObject) -> Vec<u32> {
 
 /// A unit's agent serving the system group and a DVSAN-MIB.
 fn simulated_unit(nbd: &str) -> (AgentHandle, Arc<SystemGroup>) {
+    simulated_unit_at(nbd, "127.0.0.1:0".parse().unwrap())
+}
+
+/// The same, listening on `listen`.
+fn simulated_unit_at(nbd: &str, listen: std::net::SocketAddr) -> (AgentHandle, Arc<SystemGroup>) {
     let system = SystemGroup::new(SystemInfo {
         descr: "dvsan unit (simulated)".into(),
         object_id: "1.3.6.1.4.1.8072.9999.9999.1".parse().unwrap(),
@@ -167,7 +172,7 @@ fn simulated_unit(nbd: &str) -> (AgentHandle, Arc<SystemGroup>) {
         .with(Table::new(&entry(&mib::DVSAN_VOLUME_TABLE), volumes));
     let handle = SnmpAgent::spawn(
         AgentConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen,
             engine: EngineIdentity::ephemeral().unwrap(),
             users: vec![user()],
             read_community: None,
@@ -408,4 +413,52 @@ async fn the_inventory_survives_a_restart_of_the_station() {
         inv.events(Some("learned"), 10).await.unwrap()[0].message,
         "kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_stops_answering_becomes_unreachable_and_comes_back_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = station(dir.path()).await;
+    let (unit, _system) = simulated_unit("127.0.0.1:10809");
+    let addr = unit.agent().local_addr();
+    let uuid = "6f1c2a3b-0000-4000-8000-000000000042";
+    st.learner.learn(addr).await.unwrap();
+    let inv = st.learner.inventory().clone();
+    // The unit dies without a word (no linkDown).
+    unit.stop();
+    for round in 1..=3 {
+        let r = st.learner.poll_all().await.unwrap();
+        assert_eq!(r.missed, 1);
+        let state = inv.unit(uuid).await.unwrap().unwrap().unit_state();
+        if round < 3 {
+            assert_eq!(state, UnitState::Online, "after {round} missed polls");
+        } else {
+            assert_eq!(r.became_unreachable, vec![uuid.to_string()]);
+            assert_eq!(state, UnitState::Unreachable);
+        }
+    }
+    assert!(
+        inv.volumes_of(uuid)
+            .await
+            .unwrap()
+            .iter()
+            .all(|v| v.available == 0)
+    );
+    // It comes back on the same address; the next poll finds it.
+    let (back, _system) = simulated_unit_at("127.0.0.1:10809", addr);
+    let r = st.learner.poll_all().await.unwrap();
+    assert_eq!(r.came_back, vec![uuid.to_string()]);
+    assert_eq!(
+        inv.unit(uuid).await.unwrap().unwrap().unit_state(),
+        UnitState::Online
+    );
+    assert!(
+        inv.volumes_of(uuid)
+            .await
+            .unwrap()
+            .iter()
+            .all(|v| v.available == 1)
+    );
+    drop(back);
+    st.task.abort();
 }
