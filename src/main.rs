@@ -1,17 +1,76 @@
 //! `dvsan`: the one binary of the distributed virtual SAN.
 //!
-//! Subcommands arrive with the parts they drive (agent, station, demo,
-//! volume, unit); this entry point only parses arguments and wires.
+//! Each subcommand parses its flags and configuration, then hands over to
+//! the crate that does the work; this file only wires.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+mod station_cmd;
+
+use clap::{Parser, Subcommand};
 
 /// dvsan: a distributed virtual SAN whose storage units are driven by SNMP.
 #[derive(Debug, Parser)]
 #[command(name = "dvsan", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the station: learn units from their notifications and keep the inventory.
+    Station(station_cmd::StationArgs),
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dvsan: starting the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Station(args) => station_cmd::run(args).await,
+        }
+    });
+    if let Err(e) = result {
+        // One line that says what is wrong.
+        eprintln!("dvsan: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -24,7 +24,6 @@ struct Rows<R> {
     cell: fn(&R, u32) -> Option<Value>,
 }
 
-
 impl<R: Send + Sync> TableSource for Rows<R> {
     fn columns(&self) -> &[u32] {
         &self.columns

@@ -6,10 +6,12 @@
 //! console build on the inventory.
 #![forbid(unsafe_code)]
 
+pub mod daemon;
 pub mod inventory;
 pub mod learner;
 pub mod unit_snapshot;
 
+pub use daemon::{Station, StationConfig, StationError};
 pub use inventory::{Inventory, InventoryError, UnitState};
 pub use learner::Learner;
 pub use unit_snapshot::{LearnError, UnitSnapshot};

@@ -1,0 +1,141 @@
+//! The station daemon's main loop: the notification receiver, the learner
+//! and the periodic poll, under one shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dvsan_snmp::manager::{Manager, ManagerConfig};
+use dvsan_snmp::{Credentials, EngineIdentity, ReceiverConfig, TrapReceiver, UsmUser};
+
+use crate::inventory::Inventory;
+use crate::learner::Learner;
+
+/// Everything the station needs, validated.
+#[derive(Debug, Clone)]
+pub struct StationConfig {
+    /// Inventory database URL (`sqlite://FILE`).
+    pub db: String,
+    /// Where notifications arrive (UDP).
+    pub trap_listen: SocketAddr,
+    /// Time between polls of every unit.
+    pub poll_interval: Duration,
+    /// How long to wait for a unit's answer.
+    pub snmp_timeout: Duration,
+    /// The SNMPv3 user units know the station by.
+    pub user: UsmUser,
+    /// SNMPv2c communities whose notifications are believed as well (for
+    /// units configured with plain traps only).
+    pub communities: Vec<String>,
+    /// Where the station keeps its SNMP engine identity; in memory when
+    /// `None` (snmpEngineBoots then restarts at 1).
+    pub engine_file: Option<std::path::PathBuf>,
+}
+
+/// Why the station stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    /// Opening the inventory failed.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
+    /// The SNMP side could not start.
+    #[error(transparent)]
+    Snmp(#[from] dvsan_snmp::SnmpError),
+}
+
+/// A station bound to its sockets, ready to run.
+pub struct Station {
+    learner: Learner,
+    receiver: TrapReceiver,
+    poll_interval: Duration,
+}
+
+impl Station {
+    /// Opens the inventory and binds the sockets.
+    pub async fn bind(config: StationConfig) -> Result<Self, StationError> {
+        let inventory = Inventory::open(&config.db).await?;
+        let manager = Manager::bind(ManagerConfig {
+            bind: if config.trap_listen.is_ipv6() {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            }
+            .parse()
+            .expect("literal address"),
+            timeout: config.snmp_timeout,
+            ..ManagerConfig::default()
+        })
+        .await?;
+        let engine = match &config.engine_file {
+            Some(path) => EngineIdentity::load_or_create(path)?,
+            None => EngineIdentity::ephemeral()?,
+        };
+        let receiver = TrapReceiver::bind(ReceiverConfig {
+            listen: config.trap_listen,
+            engine,
+            users: vec![config.user.clone()],
+            communities: config.communities.clone(),
+            recv_buffer: 8 << 20,
+        })
+        .await?;
+        Ok(Station {
+            learner: Learner::new(inventory, manager, Credentials::V3(config.user)),
+            receiver,
+            poll_interval: config.poll_interval,
+        })
+    }
+
+    /// Where notifications are received.
+    pub fn trap_address(&self) -> SocketAddr {
+        self.receiver.local_addr()
+    }
+
+    /// The learner (and through it, the inventory).
+    pub fn learner(&self) -> &Learner {
+        &self.learner
+    }
+
+    /// Runs until `shutdown` completes. Polling runs in a task of its own,
+    /// so a slow or dead unit never delays the handling of notifications.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StationError> {
+        tokio::pin!(shutdown);
+        let poller = {
+            let learner = self.learner.clone();
+            let every = self.poll_interval;
+            tokio::spawn(async move {
+                let mut poll = tokio::time::interval(every);
+                poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    // The first tick is immediate: poll what the inventory knows.
+                    poll.tick().await;
+                    match learner.poll_all().await {
+                        Ok(round) => tracing::debug!(?round, "poll round"),
+                        Err(e) => tracing::warn!(error = %e, "poll round failed"),
+                    }
+                }
+            })
+        };
+        loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("station stopping");
+                    poller.abort();
+                    return Ok(());
+                }
+                n = self.receiver.recv() => match n {
+                    Ok(n) => {
+                        if let Err(e) = self.learner.handle(&n).await {
+                            tracing::warn!(source = %n.source, error = %e, "notification not applied");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "notification receiver"),
+                },
+                Some(refusal) = self.receiver.refused() => {
+                    if let Err(e) = self.learner.refused(&refusal).await {
+                        tracing::warn!(error = %e, "recording a refused notification");
+                    }
+                }
+            }
+        }
+    }
+}

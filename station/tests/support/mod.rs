@@ -1,0 +1,2 @@
+//! Shared by the station's tests.
+pub mod simulated_unit;
