@@ -10,9 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dvsan_snmp::{Credentials, EngineIdentity, Notifier, NotifierConfig, NotifyKind, Sink};
+use dvsan_snmp::{Credentials, NotifyKind};
 use dvsan_station::{Inventory, UnitState};
-use simulated_unit::{AUTH, PRIV, USER, announcement, simulated_unit, user};
+use simulated_unit::{AUTH, PRIV, USER, announcement, notifier_to, simulated_unit, user};
 
 fn dvsan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dvsan"));
@@ -74,22 +74,7 @@ async fn the_station_process_learns_a_unit_and_stops_on_sigterm() {
     let (mut station, trap_addr) = start_station(&db);
     let nbd = "127.0.0.1:10809";
     let (unit, _system) = simulated_unit(nbd);
-    let notifier = Notifier::new(
-        NotifierConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ..NotifierConfig::default()
-        },
-        EngineIdentity::ephemeral().unwrap(),
-        Instant::now(),
-    )
-    .await
-    .unwrap();
-    notifier.set_sinks(vec![Sink {
-        name: "station".into(),
-        addr: trap_addr,
-        credentials: Credentials::V3(user()),
-        kind: NotifyKind::Inform,
-    }]);
+    let notifier = notifier_to(trap_addr, Credentials::V3(user()), NotifyKind::Inform).await;
     let sent = notifier
         .notify(
             &"1.3.6.1.6.3.1.1.5.1".parse().unwrap(),

@@ -9,12 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use dvsan_snmp::manager::{Manager, ManagerConfig};
-use dvsan_snmp::{
-    Credentials, EngineIdentity, Notifier, NotifierConfig, NotifyKind, ReceiverConfig, Sink,
-    TrapReceiver,
-};
+use dvsan_snmp::{Credentials, EngineIdentity, NotifyKind, ReceiverConfig, TrapReceiver};
 use dvsan_station::{Inventory, Learner, UnitState};
-use support::simulated_unit::{announcement, simulated_unit, simulated_unit_at, user};
+use support::simulated_unit::{announcement, notifier_to, simulated_unit, simulated_unit_at, user};
 
 struct Station {
     learner: Learner,
@@ -82,23 +79,7 @@ async fn a_cold_start_makes_the_station_learn_the_unit_and_link_down_takes_it_of
     let st = station(dir.path()).await;
     let nbd = "127.0.0.1:10809";
     let (unit, _system) = simulated_unit(nbd);
-    let engine = EngineIdentity::ephemeral().unwrap();
-    let notifier = Notifier::new(
-        NotifierConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ..NotifierConfig::default()
-        },
-        engine,
-        Instant::now(),
-    )
-    .await
-    .unwrap();
-    notifier.set_sinks(vec![Sink {
-        name: "station".into(),
-        addr: st.receiver,
-        credentials: Credentials::V3(user()),
-        kind: NotifyKind::Inform,
-    }]);
+    let notifier = notifier_to(st.receiver, Credentials::V3(user()), NotifyKind::Inform).await;
     let outcome = notifier
         .notify(
             &"1.3.6.1.6.3.1.1.5.1".parse().unwrap(),
@@ -164,22 +145,7 @@ async fn a_cold_start_that_does_not_authenticate_adds_nothing_and_leaves_a_warni
     let dir = tempfile::tempdir().unwrap();
     let st = station(dir.path()).await;
     let (unit, _system) = simulated_unit("127.0.0.1:10809");
-    let notifier = Notifier::new(
-        NotifierConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ..NotifierConfig::default()
-        },
-        EngineIdentity::ephemeral().unwrap(),
-        Instant::now(),
-    )
-    .await
-    .unwrap();
-    notifier.set_sinks(vec![Sink {
-        name: "station".into(),
-        addr: st.receiver,
-        credentials: Credentials::v2c("guessed"),
-        kind: NotifyKind::Trap,
-    }]);
+    let notifier = notifier_to(st.receiver, Credentials::v2c("guessed"), NotifyKind::Trap).await;
     notifier
         .notify(
             &"1.3.6.1.6.3.1.1.5.1".parse().unwrap(),

@@ -204,3 +204,29 @@ pub fn announcement(agent: &AgentHandle, nbd: &str) -> Vec<VarBind> {
         ),
     ]
 }
+
+/// The unit's notifier, pointed at the station's receiver `station` with
+/// `credentials`, sending `kind`.
+pub async fn notifier_to(
+    station: std::net::SocketAddr,
+    credentials: dvsan_snmp::Credentials,
+    kind: dvsan_snmp::NotifyKind,
+) -> dvsan_snmp::Notifier {
+    let notifier = dvsan_snmp::Notifier::new(
+        dvsan_snmp::NotifierConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..dvsan_snmp::NotifierConfig::default()
+        },
+        EngineIdentity::ephemeral().unwrap(),
+        std::time::Instant::now(),
+    )
+    .await
+    .unwrap();
+    notifier.set_sinks(vec![dvsan_snmp::Sink {
+        name: "station".into(),
+        addr: station,
+        credentials,
+        kind,
+    }]);
+    notifier
+}
