@@ -1,0 +1,241 @@
+//! One disk of a unit: a file or a block device, read and written with
+//! positioned I/O, beginning with dvsan's superblock.
+//!
+//! Layout of every disk:
+//!
+//! ```text
+//! 0        4 KiB                 64 KiB           576 KiB          1 MiB
+//! | super  |        (unused)     | metadata slot A | metadata slot B | data …
+//! ```
+//!
+//! The superblock names the disk and its unit and is written once, when the
+//! disk is formatted. The metadata slots hold the unit's metadata (see
+//! `metadata.rs`), written alternately so a torn write never loses it.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::storage::StorageError;
+
+/// Where data starts on every disk: everything before is dvsan's.
+pub const DATA_OFFSET: u64 = 1 << 20;
+/// Offsets of the two metadata slots.
+pub const SLOT_OFFSETS: [u64; 2] = [64 << 10, 576 << 10];
+/// Size of one metadata slot.
+pub const SLOT_SIZE: u64 = 448 << 10;
+
+const SUPER_MAGIC: &[u8; 8] = b"DVSANDSK";
+const FORMAT_VERSION: u32 = 1;
+const SUPER_SIZE: usize = 4096;
+
+/// What the superblock says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Superblock {
+    /// The unit the disk belongs to.
+    pub unit: Uuid,
+    /// The disk's own identity.
+    pub disk: Uuid,
+    /// Its number on the unit (dvsanDiskIndex).
+    pub index: u32,
+}
+
+/// An open disk.
+#[derive(Debug)]
+pub struct Disk {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    superblock: Superblock,
+}
+
+fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StorageError {
+    let context = format!("{what} {}", path.display());
+    move |source| StorageError::Io { context, source }
+}
+
+impl Disk {
+    /// Creates (sparse, when it does not exist) and formats a disk file of
+    /// `size` bytes for `unit`.
+    pub fn format(path: &Path, size: u64, unit: Uuid, index: u32) -> Result<Disk, StorageError> {
+        if size < DATA_OFFSET + (1 << 20) {
+            return Err(StorageError::Invalid(format!(
+                "{}: a disk needs at least 2 MiB, got {size} bytes",
+                path.display()
+            )));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io(path, "creating"))?;
+        let current = file
+            .metadata()
+            .map_err(io(path, "reading the size of"))?
+            .len();
+        if current < size {
+            file.set_len(size).map_err(io(path, "sizing"))?;
+        }
+        let superblock = Superblock {
+            unit,
+            disk: Uuid::new_v4(),
+            index,
+        };
+        let mut block = vec![0u8; SUPER_SIZE];
+        block[..8].copy_from_slice(SUPER_MAGIC);
+        block[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        block[12..28].copy_from_slice(superblock.unit.as_bytes());
+        block[28..44].copy_from_slice(superblock.disk.as_bytes());
+        block[44..48].copy_from_slice(&index.to_le_bytes());
+        block[48..56].copy_from_slice(&size.max(current).to_le_bytes());
+        let crc = crc32fast::hash(&block[..56]);
+        block[56..60].copy_from_slice(&crc.to_le_bytes());
+        file.write_all_at(&block, 0)
+            .map_err(io(path, "writing the superblock of"))?;
+        // Both slots empty: an old table from a previous life must not be read.
+        let empty = vec![0u8; 64];
+        for slot in SLOT_OFFSETS {
+            file.write_all_at(&empty, slot)
+                .map_err(io(path, "clearing the metadata of"))?;
+        }
+        file.sync_all().map_err(io(path, "syncing"))?;
+        Ok(Disk {
+            path: path.to_path_buf(),
+            size: size.max(current),
+            file,
+            superblock,
+        })
+    }
+
+    /// Opens a formatted disk.
+    pub fn open(path: &Path) -> Result<Disk, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io(path, "opening"))?;
+        let mut block = vec![0u8; SUPER_SIZE];
+        file.read_exact_at(&mut block, 0)
+            .map_err(io(path, "reading the superblock of"))?;
+        let bad = |why: &str| StorageError::Corrupt(format!("{}: {why}", path.display()));
+        if &block[..8] != SUPER_MAGIC {
+            return Err(bad("not a dvsan disk (no superblock)"));
+        }
+        let stored = u32::from_le_bytes(block[56..60].try_into().expect("4 bytes"));
+        if crc32fast::hash(&block[..56]) != stored {
+            return Err(bad("superblock checksum mismatch"));
+        }
+        let version = u32::from_le_bytes(block[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(bad(&format!(
+                "format version {version}, this dvsan reads {FORMAT_VERSION}"
+            )));
+        }
+        let uuid =
+            |r: std::ops::Range<usize>| Uuid::from_slice(&block[r]).map_err(|_| bad("bad UUID"));
+        let superblock = Superblock {
+            unit: uuid(12..28)?,
+            disk: uuid(28..44)?,
+            index: u32::from_le_bytes(block[44..48].try_into().expect("4 bytes")),
+        };
+        let size = u64::from_le_bytes(block[48..56].try_into().expect("8 bytes"));
+        Ok(Disk {
+            path: path.to_path_buf(),
+            file,
+            size,
+            superblock,
+        })
+    }
+
+    /// The disk's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its size in bytes, dvsan's area included.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes available for data.
+    pub fn data_size(&self) -> u64 {
+        self.size - DATA_OFFSET
+    }
+
+    /// Its superblock.
+    pub fn superblock(&self) -> &Superblock {
+        &self.superblock
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the data area.
+    pub fn read_data(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        self.check(offset, buf.len() as u64)?;
+        self.file
+            .read_exact_at(buf, DATA_OFFSET + offset)
+            .map_err(io(&self.path, "reading"))
+    }
+
+    /// Writes `buf` at `offset` of the data area.
+    pub fn write_data(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
+        self.check(offset, buf.len() as u64)?;
+        self.file
+            .write_all_at(buf, DATA_OFFSET + offset)
+            .map_err(io(&self.path, "writing"))
+    }
+
+    /// Writes `len` zero bytes at `offset` of the data area.
+    pub fn zero_data(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        const CHUNK: u64 = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(len) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            self.write_data(&zeros[..n as usize], offset + done)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.file.sync_data().map_err(io(&self.path, "syncing"))
+    }
+
+    /// Raw access to the metadata slots.
+    pub(crate) fn read_slot(&self, slot: usize, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.file
+            .read_exact_at(buf, SLOT_OFFSETS[slot])
+            .map_err(io(&self.path, "reading metadata of"))
+    }
+
+    pub(crate) fn write_slot(&self, slot: usize, buf: &[u8]) -> Result<(), StorageError> {
+        if buf.len() as u64 > SLOT_SIZE {
+            return Err(StorageError::Invalid(format!(
+                "metadata of {} bytes does not fit a {SLOT_SIZE}-byte slot",
+                buf.len()
+            )));
+        }
+        self.file
+            .write_all_at(buf, SLOT_OFFSETS[slot])
+            .map_err(io(&self.path, "writing metadata of"))?;
+        self.file
+            .sync_data()
+            .map_err(io(&self.path, "syncing metadata of"))
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.data_size() => Ok(()),
+            _ => Err(StorageError::Invalid(format!(
+                "{}: {len} bytes at {offset} lie past the data area ({} bytes)",
+                self.path.display(),
+                self.data_size()
+            ))),
+        }
+    }
+}

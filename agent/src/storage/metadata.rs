@@ -1,0 +1,148 @@
+//! The unit's metadata (its RAID groups and volume table), replicated on
+//! every disk in two slots. An update writes the slot holding the older
+//! generation on every disk, syncing each, so a crash in the middle leaves
+//! the newer complete copy of the previous generation readable; opening
+//! picks the valid copy (magic, length, checksum) with the highest
+//! generation on any disk.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::storage::StorageError;
+use crate::storage::disk::{Disk, SLOT_SIZE};
+
+const SLOT_MAGIC: &[u8; 8] = b"DVSANMD1";
+const HEADER: usize = 24;
+
+/// A RAID group's layout level (the slice implemented so far: linear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Level {
+    /// Members concatenated in order.
+    Linear,
+}
+
+/// A RAID group as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// dvsanRaidGroupIndex.
+    pub index: u32,
+    /// Unique name on the unit.
+    pub name: String,
+    /// Layout.
+    pub level: Level,
+    /// Member disks by UUID, in member order.
+    pub members: Vec<Uuid>,
+    /// Usable bytes.
+    pub capacity: u64,
+}
+
+/// A volume as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    /// dvsanVolumeIndex.
+    pub index: u32,
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Unique name on the unit, also its NBD export name.
+    pub name: String,
+    /// The group it is carved from.
+    pub group: u32,
+    /// Where it starts in the group, bytes (a multiple of the alignment).
+    pub offset: u64,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Regions written since creation, as sorted, disjoint
+    /// `[first, end)` region-number ranges; everything else reads as zeros.
+    pub allocated: Vec<(u64, u64)>,
+}
+
+/// Everything the unit records about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The unit.
+    pub unit: Uuid,
+    /// Increases by one at every update.
+    pub generation: u64,
+    /// RAID groups.
+    pub groups: Vec<GroupRecord>,
+    /// Volumes.
+    pub volumes: Vec<VolumeRecord>,
+}
+
+fn decode_slot(buf: &[u8]) -> Option<Metadata> {
+    if buf.len() < HEADER || &buf[..8] != SLOT_MAGIC {
+        return None;
+    }
+    let generation = u64::from_le_bytes(buf[8..16].try_into().ok()?);
+    let len = u32::from_le_bytes(buf[16..20].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(buf[20..24].try_into().ok()?);
+    let payload = buf.get(HEADER..HEADER.checked_add(len)?)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let meta: Metadata = serde_json::from_slice(payload).ok()?;
+    (meta.generation == generation).then_some(meta)
+}
+
+fn encode_slot(meta: &Metadata) -> Result<Vec<u8>, StorageError> {
+    let payload = serde_json::to_vec(meta)
+        .map_err(|e| StorageError::Invalid(format!("encoding metadata: {e}")))?;
+    let mut buf = Vec::with_capacity(HEADER + payload.len());
+    buf.extend_from_slice(SLOT_MAGIC);
+    buf.extend_from_slice(&meta.generation.to_le_bytes());
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    buf.extend_from_slice(&payload);
+    Ok(buf)
+}
+
+/// The newest valid metadata on any of `disks`, with the slot it is in.
+pub fn read_newest(disks: &[&Disk]) -> Result<Option<(Metadata, usize)>, StorageError> {
+    let mut best: Option<(Metadata, usize)> = None;
+    let mut buf = vec![0u8; SLOT_SIZE as usize];
+    for disk in disks {
+        for slot in 0..2 {
+            disk.read_slot(slot, &mut buf)?;
+            if let Some(meta) = decode_slot(&buf)
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _)| meta.generation > b.generation)
+            {
+                best = Some((meta, slot));
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// Writes `meta` (whose generation must be one more than what is on disk)
+/// into `slot` of every disk.
+pub fn write_all(disks: &[&Disk], meta: &Metadata, slot: usize) -> Result<(), StorageError> {
+    let buf = encode_slot(meta)?;
+    for disk in disks {
+        disk.write_slot(slot, &buf)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_slot_is_not_read() {
+        let meta = Metadata {
+            unit: Uuid::new_v4(),
+            generation: 7,
+            groups: vec![],
+            volumes: vec![],
+        };
+        let mut buf = encode_slot(&meta).unwrap();
+        assert_eq!(decode_slot(&buf), Some(meta));
+        let last = buf.len() - 2;
+        buf[last] ^= 1;
+        assert_eq!(decode_slot(&buf), None);
+        assert_eq!(decode_slot(&buf[..10]), None);
+        assert_eq!(decode_slot(&[0u8; 64]), None);
+    }
+}

@@ -1,0 +1,393 @@
+//! The storage engine: disks → RAID groups → volumes.
+//!
+//! Every operation here is blocking (positioned file I/O and fdatasync);
+//! callers run it off the async reactor (the NBD server's worker threads).
+//! Creating and deleting volumes and groups only changes metadata, which is
+//! replicated on every disk, so a restart reassembles everything from the
+//! disks alone ([`Unit::open`]).
+
+pub mod disk;
+pub mod linear;
+pub mod metadata;
+pub mod volume;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use crate::storage::disk::Disk;
+use crate::storage::linear::Linear;
+use crate::storage::metadata::{GroupRecord, Level, Metadata, VolumeRecord};
+pub use crate::storage::volume::{REGION, Volume};
+
+/// Volumes start and end on multiples of this in their group.
+pub const ALIGNMENT: u64 = 1 << 20;
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The OS refused.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to which disk.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// On-disk data is not what dvsan wrote.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A request that cannot be carried out (bad size, name taken …).
+    #[error("{0}")]
+    Invalid(String),
+    /// Not enough free space.
+    #[error("{0}")]
+    NoSpace(String),
+}
+
+impl From<StorageError> for std::io::Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io { source, .. } => source,
+            StorageError::NoSpace(m) => std::io::Error::new(std::io::ErrorKind::StorageFull, m),
+            StorageError::Invalid(m) => std::io::Error::new(std::io::ErrorKind::InvalidInput, m),
+            StorageError::Corrupt(m) => std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+        }
+    }
+}
+
+/// A disk to format into a new unit.
+#[derive(Debug, Clone)]
+pub struct DiskSpec {
+    /// File or device path.
+    pub path: PathBuf,
+    /// Size in bytes (a file is created sparse).
+    pub size: u64,
+}
+
+/// What volumes share with the unit: the disks, the metadata and the lock
+/// that serialises metadata updates.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) disks: Vec<Arc<Disk>>,
+    pub(crate) meta: Mutex<MetaState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MetaState {
+    pub(crate) meta: Metadata,
+    /// The slot the current generation is in.
+    pub(crate) slot: usize,
+}
+
+impl Core {
+    /// Writes a new generation of the metadata built by `change` into the
+    /// other slot of every disk. Nothing changes when `change` fails.
+    pub(crate) fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Metadata) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut state = self.meta.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = state.meta.clone();
+        let out = change(&mut next)?;
+        next.generation = state.meta.generation + 1;
+        let slot = 1 - state.slot;
+        let disks: Vec<&Disk> = self.disks.iter().map(|d| &**d).collect();
+        metadata::write_all(&disks, &next, slot)?;
+        state.meta = next;
+        state.slot = slot;
+        Ok(out)
+    }
+
+    pub(crate) fn snapshot(&self) -> Metadata {
+        self.meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .meta
+            .clone()
+    }
+
+    fn group_layout(&self, group: &GroupRecord) -> Result<Linear, StorageError> {
+        let members = group
+            .members
+            .iter()
+            .map(|u| {
+                self.disks
+                    .iter()
+                    .find(|d| d.superblock().disk == *u)
+                    .cloned()
+                    .ok_or_else(|| {
+                        StorageError::Corrupt(format!(
+                            "group {}: member disk {u} is missing",
+                            group.name
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match group.level {
+            Level::Linear => Ok(Linear::new(members)),
+        }
+    }
+}
+
+/// A SAN unit's storage.
+#[derive(Debug)]
+pub struct Unit {
+    core: Arc<Core>,
+    /// Volumes opened for I/O: one object per volume, so that every user
+    /// shares one allocation map.
+    open: Mutex<std::collections::BTreeMap<String, Arc<Volume>>>,
+}
+
+impl Unit {
+    /// Formats `disks` into a new unit with no groups or volumes.
+    pub fn create(disks: &[DiskSpec]) -> Result<Unit, StorageError> {
+        if disks.is_empty() {
+            return Err(StorageError::Invalid(
+                "a unit needs at least one disk".into(),
+            ));
+        }
+        let unit = Uuid::new_v4();
+        let disks = disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Disk::format(&d.path, d.size, unit, i as u32 + 1).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let meta = Metadata {
+            unit,
+            generation: 1,
+            groups: vec![],
+            volumes: vec![],
+        };
+        let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
+        metadata::write_all(&refs, &meta, 0)?;
+        Ok(Unit {
+            core: Arc::new(Core {
+                disks,
+                meta: Mutex::new(MetaState { meta, slot: 0 }),
+            }),
+            open: Mutex::default(),
+        })
+    }
+
+    /// Reassembles a unit from its disks alone.
+    pub fn open(paths: &[&Path]) -> Result<Unit, StorageError> {
+        let disks = paths
+            .iter()
+            .map(|p| Disk::open(p).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = disks.first() else {
+            return Err(StorageError::Invalid(
+                "a unit needs at least one disk".into(),
+            ));
+        };
+        let unit = first.superblock().unit;
+        if let Some(stranger) = disks.iter().find(|d| d.superblock().unit != unit) {
+            return Err(StorageError::Invalid(format!(
+                "{} belongs to unit {}, not {unit}",
+                stranger.path().display(),
+                stranger.superblock().unit
+            )));
+        }
+        let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
+        let (meta, slot) = metadata::read_newest(&refs)?
+            .ok_or_else(|| StorageError::Corrupt("no valid metadata on any disk".into()))?;
+        Ok(Unit {
+            core: Arc::new(Core {
+                disks,
+                meta: Mutex::new(MetaState { meta, slot }),
+            }),
+            open: Mutex::default(),
+        })
+    }
+
+    /// The unit's UUID.
+    pub fn uuid(&self) -> Uuid {
+        self.core.snapshot().unit
+    }
+
+    /// The metadata as it stands.
+    pub fn metadata(&self) -> Metadata {
+        self.core.snapshot()
+    }
+
+    /// The disks, in index order.
+    pub fn disks(&self) -> Vec<Arc<Disk>> {
+        let mut d = self.core.disks.clone();
+        d.sort_by_key(|d| d.superblock().index);
+        d
+    }
+
+    /// Creates a linear group over the disks with these indexes.
+    pub fn create_group(
+        &self,
+        index: u32,
+        name: &str,
+        members: &[u32],
+    ) -> Result<(), StorageError> {
+        let member_disks = members
+            .iter()
+            .map(|i| {
+                self.core
+                    .disks
+                    .iter()
+                    .find(|d| d.superblock().index == *i)
+                    .ok_or_else(|| StorageError::Invalid(format!("no disk {i}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if member_disks.is_empty() {
+            return Err(StorageError::Invalid(
+                "a group needs at least one member".into(),
+            ));
+        }
+        let capacity: u64 = member_disks
+            .iter()
+            .map(|d| d.data_size() / ALIGNMENT * ALIGNMENT)
+            .sum();
+        let uuids: Vec<Uuid> = member_disks.iter().map(|d| d.superblock().disk).collect();
+        self.core.update(|meta| {
+            if meta
+                .groups
+                .iter()
+                .any(|g| g.index == index || g.name == name)
+            {
+                return Err(StorageError::Invalid(format!(
+                    "group {index} or name {name:?} exists"
+                )));
+            }
+            if let Some(used) = meta
+                .groups
+                .iter()
+                .find(|g| g.members.iter().any(|m| uuids.contains(m)))
+            {
+                return Err(StorageError::Invalid(format!(
+                    "a disk is already in group {}",
+                    used.name
+                )));
+            }
+            meta.groups.push(GroupRecord {
+                index,
+                name: name.to_owned(),
+                level: Level::Linear,
+                members: uuids.clone(),
+                capacity,
+            });
+            Ok(())
+        })
+    }
+
+    /// Free bytes in a group.
+    pub fn group_free(&self, group: u32) -> Option<u64> {
+        let meta = self.core.snapshot();
+        let g = meta.groups.iter().find(|g| g.index == group)?;
+        let used: u64 = meta
+            .volumes
+            .iter()
+            .filter(|v| v.group == group)
+            .map(|v| v.size)
+            .sum();
+        Some(g.capacity - used)
+    }
+
+    /// Creates a volume of `size` bytes (rounded up to the alignment) in
+    /// `group`, first fit. Writes no data: the volume reads as zeros.
+    pub fn create_volume(
+        &self,
+        index: u32,
+        name: &str,
+        group: u32,
+        size: u64,
+    ) -> Result<Arc<Volume>, StorageError> {
+        if size == 0 {
+            return Err(StorageError::Invalid("a volume needs a size".into()));
+        }
+        let size = size.div_ceil(ALIGNMENT) * ALIGNMENT;
+        self.core.update(|meta| {
+            let g = meta
+                .groups
+                .iter()
+                .find(|g| g.index == group)
+                .ok_or_else(|| StorageError::Invalid(format!("no group {group}")))?;
+            if meta
+                .volumes
+                .iter()
+                .any(|v| v.index == index || v.name == name)
+            {
+                return Err(StorageError::Invalid(format!(
+                    "volume {index} or name {name:?} exists"
+                )));
+            }
+            let mut taken: Vec<(u64, u64)> = meta
+                .volumes
+                .iter()
+                .filter(|v| v.group == group)
+                .map(|v| (v.offset, v.offset + v.size))
+                .collect();
+            taken.sort_unstable();
+            let mut at = 0;
+            for (start, end) in taken {
+                if start - at >= size {
+                    break;
+                }
+                at = at.max(end);
+            }
+            if at + size > g.capacity {
+                return Err(StorageError::NoSpace(format!(
+                    "group {} has no free run of {size} bytes",
+                    g.name
+                )));
+            }
+            meta.volumes.push(VolumeRecord {
+                index,
+                uuid: Uuid::new_v4(),
+                name: name.to_owned(),
+                group,
+                offset: at,
+                size,
+                allocated: vec![],
+            });
+            Ok(())
+        })?;
+        self.volume(name)?
+            .ok_or_else(|| StorageError::Corrupt("created volume vanished".into()))
+    }
+
+    /// Deletes a volume; its space is free at once (metadata only).
+    pub fn delete_volume(&self, name: &str) -> Result<(), StorageError> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        self.core.update(|meta| {
+            let before = meta.volumes.len();
+            meta.volumes.retain(|v| v.name != name);
+            if meta.volumes.len() == before {
+                return Err(StorageError::Invalid(format!("no volume {name:?}")));
+            }
+            Ok(())
+        })
+    }
+
+    /// The volume named `name`, ready for I/O.
+    pub fn volume(&self, name: &str) -> Result<Option<Arc<Volume>>, StorageError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = open.get(name) {
+            return Ok(Some(Arc::clone(v)));
+        }
+        let meta = self.core.snapshot();
+        let Some(v) = meta.volumes.iter().find(|v| v.name == name) else {
+            return Ok(None);
+        };
+        let g = meta
+            .groups
+            .iter()
+            .find(|g| g.index == v.group)
+            .ok_or_else(|| StorageError::Corrupt(format!("volume {name}: no group {}", v.group)))?;
+        let layout = self.core.group_layout(g)?;
+        let volume = Arc::new(Volume::new(Arc::clone(&self.core), v.clone(), layout));
+        open.insert(name.to_owned(), Arc::clone(&volume));
+        Ok(Some(volume))
+    }
+}

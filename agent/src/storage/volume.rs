@@ -1,0 +1,275 @@
+//! A volume: a partition of a RAID group, served by NBD.
+//!
+//! A new volume reads as zeros everywhere without a byte written at
+//! creation: the volume tracks which regions have been written since it was
+//! created (the allocation map), and reads of the others return zeros. The
+//! first write into a region zeroes what the write does not cover, so a
+//! previous tenant's bytes are never readable. The map is made durable at
+//! FLUSH (after the data), so every write acknowledged before a completed
+//! FLUSH survives a crash. The same map answers NBD `base:allocation`.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use dvsan_nbd::consts::StateFlags;
+use dvsan_nbd::{BlockSizes, Export, ExportFlags, Extent};
+
+use crate::storage::linear::Linear;
+use crate::storage::metadata::VolumeRecord;
+use crate::storage::{Core, StorageError};
+
+/// Allocation granularity.
+pub const REGION: u64 = 1 << 20;
+
+/// An open volume.
+#[derive(Debug)]
+pub struct Volume {
+    core: Arc<Core>,
+    record: VolumeRecord,
+    layout: Linear,
+    /// One bit per region: written since creation.
+    allocated: Mutex<Vec<bool>>,
+    /// Whether the map changed since it was last made durable.
+    dirty: Mutex<bool>,
+}
+
+impl Volume {
+    pub(crate) fn new(core: Arc<Core>, record: VolumeRecord, layout: Linear) -> Self {
+        let regions = record.size.div_ceil(REGION) as usize;
+        let mut bits = vec![false; regions];
+        for &(first, end) in &record.allocated {
+            for b in bits
+                .iter_mut()
+                .take(end.min(regions as u64) as usize)
+                .skip(first as usize)
+            {
+                *b = true;
+            }
+        }
+        Volume {
+            core,
+            record,
+            layout,
+            allocated: Mutex::new(bits),
+            dirty: Mutex::new(false),
+        }
+    }
+
+    /// The volume's name (and export name).
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.record.size
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.record.size => Ok(()),
+            _ => Err(StorageError::Invalid(format!(
+                "{len} bytes at {offset} lie past volume {} ({} bytes)",
+                self.record.name, self.record.size
+            ))),
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `offset`.
+    pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        let len = buf.len() as u64;
+        self.check(offset, len)?;
+        let bits = self
+            .allocated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut pos = 0u64;
+        while pos < len {
+            let at = offset + pos;
+            let region = at / REGION;
+            // A run of regions with the same state, read or zeroed at once.
+            let state = bits[region as usize];
+            let mut end = (region + 1) * REGION;
+            while end < offset + len && bits[(end / REGION) as usize] == state {
+                end += REGION;
+            }
+            let n = end.min(offset + len) - at;
+            let piece = &mut buf[pos as usize..(pos + n) as usize];
+            if state {
+                self.layout.read(piece, self.record.offset + at)?;
+            } else {
+                piece.fill(0);
+            }
+            pos += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `offset`.
+    pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
+        let len = buf.len() as u64;
+        self.check(offset, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        {
+            let mut bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+            let first = offset / REGION;
+            let last = (offset + len - 1) / REGION;
+            for region in first..=last {
+                if bits[region as usize] {
+                    continue;
+                }
+                // Zero what this write leaves of a fresh region, before the
+                // region counts as written (under the lock, so a second
+                // writer never races the zeroing).
+                let r_start = region * REGION;
+                let r_end = (r_start + REGION).min(self.record.size);
+                if offset > r_start {
+                    self.layout
+                        .zero(self.record.offset + r_start, offset - r_start)?;
+                }
+                if offset + len < r_end {
+                    self.layout
+                        .zero(self.record.offset + offset + len, r_end - (offset + len))?;
+                }
+                bits[region as usize] = true;
+                *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            }
+        }
+        self.layout.write(buf, self.record.offset + offset)
+    }
+
+    /// Makes every acknowledged write durable: data first, then the map.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.layout.sync()?;
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        if *dirty {
+            let ranges = self.ranges();
+            let name = self.record.name.clone();
+            self.core.update(|meta| {
+                let v = meta
+                    .volumes
+                    .iter_mut()
+                    .find(|v| v.name == name)
+                    .ok_or_else(|| StorageError::Invalid(format!("volume {name} was deleted")))?;
+                v.allocated = ranges;
+                Ok(())
+            })?;
+            *dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The written regions as `[first, end)` ranges.
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        let bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (i, b) in bits.iter().enumerate() {
+            if *b {
+                match out.last_mut() {
+                    Some((_, end)) if *end == i as u64 => *end += 1,
+                    _ => out.push((i as u64, i as u64 + 1)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Extents of `[offset, offset + len)`: written regions, or holes that
+    /// read as zeros.
+    pub fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>, StorageError> {
+        self.check(offset, len)?;
+        let bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Extent> = Vec::new();
+        let mut at = offset;
+        while at < offset + len {
+            let region = at / REGION;
+            let n = ((region + 1) * REGION).min(offset + len) - at;
+            let flags = if bits[region as usize] {
+                StateFlags::empty()
+            } else {
+                StateFlags::HOLE | StateFlags::ZERO
+            };
+            match out.last_mut() {
+                Some(e) if e.flags == flags => e.length += n,
+                _ => out.push(Extent { length: n, flags }),
+            }
+            at += n;
+        }
+        Ok(out)
+    }
+}
+
+impl Export for Volume {
+    fn size(&self) -> u64 {
+        self.record.size
+    }
+
+    fn flags(&self) -> ExportFlags {
+        ExportFlags {
+            read_only: false,
+            can_trim: false,
+            can_zero: true,
+            fast_zero: false,
+            // Every connection sees every other's writes (one map, one
+            // page cache) and FLUSH covers them all.
+            multi_conn: true,
+            can_cache: false,
+        }
+    }
+
+    fn block_sizes(&self) -> BlockSizes {
+        BlockSizes::default()
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        Ok(self.read(buf, offset)?)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64, fua: bool) -> io::Result<()> {
+        self.write(buf, offset)?;
+        if fua {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        Ok(Volume::flush(self)?)
+    }
+
+    fn trim(&self, _offset: u64, _len: u64, _fua: bool) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "trim is not advertised",
+        ))
+    }
+
+    fn write_zeroes(
+        &self,
+        offset: u64,
+        len: u64,
+        _no_hole: bool,
+        _fast: bool,
+        fua: bool,
+    ) -> io::Result<()> {
+        const CHUNK: u64 = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(len) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            self.write(&zeros[..n as usize], offset + done)?;
+            done += n;
+        }
+        if fua {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn block_status(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {
+        Ok(self.extents(offset, len)?)
+    }
+}
