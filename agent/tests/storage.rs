@@ -8,10 +8,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dvsan_agent::storage::{DiskSpec, Unit, disk::SLOT_OFFSETS};
+use dvsan_agent::storage::metadata::Level;
+use dvsan_agent::storage::{DiskSpec, GroupSpec, Unit, disk::SLOT_OFFSETS};
 use proptest::prelude::*;
 
 const MIB: u64 = 1 << 20;
+
+fn linear(index: u32, name: &str, members: &[u32]) -> GroupSpec {
+    GroupSpec {
+        index,
+        name: name.into(),
+        level: Level::Linear,
+        chunk: 0,
+        members: members.to_vec(),
+    }
+}
 
 fn specs(dir: &std::path::Path, n: usize, size: u64) -> Vec<DiskSpec> {
     (0..n)
@@ -43,7 +54,7 @@ fn a_volume_across_two_disks_reads_back_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let specs = specs(dir.path(), 2, 4 * MIB);
     let unit = Unit::create(&specs).unwrap();
-    unit.create_group(1, "lin", &[1, 2]).unwrap();
+    unit.create_group(&linear(1, "lin", &[1, 2])).unwrap();
     assert_eq!(unit.group_free(1), Some(6 * MIB));
     let vol = unit.create_volume(1, "vol1", 1, 5 * MIB).unwrap();
     // Across the boundary between the disks (at 3 MiB).
@@ -71,7 +82,7 @@ fn a_volume_across_two_disks_reads_back_and_survives_a_reopen() {
     // Creating errors change nothing.
     assert!(unit.create_volume(2, "big", 1, 2 * MIB).is_err());
     assert!(unit.create_volume(2, "vol1", 1, MIB).is_err());
-    assert!(unit.create_group(2, "again", &[1]).is_err());
+    assert!(unit.create_group(&linear(2, "again", &[1])).is_err());
     assert_eq!(unit.metadata().volumes.len(), 1);
 }
 
@@ -80,7 +91,7 @@ fn a_new_volume_never_shows_a_previous_tenants_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let specs = specs(dir.path(), 1, 6 * MIB);
     let unit = Unit::create(&specs).unwrap();
-    unit.create_group(1, "g", &[1]).unwrap();
+    unit.create_group(&linear(1, "g", &[1])).unwrap();
     let old = unit.create_volume(1, "old", 1, 4 * MIB).unwrap();
     old.write(&vec![0xee; 4 * MIB as usize], 0).unwrap();
     old.flush().unwrap();
@@ -112,7 +123,7 @@ fn a_torn_metadata_update_falls_back_to_the_previous_generation() {
     let dir = tempfile::tempdir().unwrap();
     let specs = specs(dir.path(), 2, 4 * MIB);
     let unit = Unit::create(&specs).unwrap();
-    unit.create_group(1, "g", &[1, 2]).unwrap(); // generation 2
+    unit.create_group(&linear(1, "g", &[1, 2])).unwrap(); // generation 2
     unit.create_volume(1, "v", 1, MIB).unwrap(); // generation 3
     let newest = unit.metadata().generation;
     drop(unit);
@@ -159,7 +170,7 @@ proptest! {
         let mut model = vec![0u8; size as usize];
         {
             let unit = Unit::create(&specs).unwrap();
-            unit.create_group(1, "g", &[1, 2]).unwrap();
+            unit.create_group(&linear(1, "g", &[1, 2])).unwrap();
             unit.create_volume(1, "v", 1, size).unwrap();
         }
         let mut unit = reopen(&specs);
@@ -201,7 +212,7 @@ async fn a_volume_served_over_nbd_works_with_qemu_io_and_nbdinfo() {
     let dir = tempfile::tempdir().unwrap();
     let specs = specs(dir.path(), 2, 4 * MIB);
     let unit = Unit::create(&specs).unwrap();
-    unit.create_group(1, "g", &[1, 2]).unwrap();
+    unit.create_group(&linear(1, "g", &[1, 2])).unwrap();
     let vol = unit.create_volume(1, "vol1", 1, 4 * MIB).unwrap();
     let mut registry = dvsan_nbd::StaticRegistry::new();
     registry.add(

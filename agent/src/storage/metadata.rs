@@ -14,11 +14,21 @@ use crate::storage::disk::{Disk, SLOT_SIZE};
 const SLOT_MAGIC: &[u8; 8] = b"DVSANMD1";
 const HEADER: usize = 24;
 
-/// A RAID group's layout level (the slice implemented so far: linear).
+/// A RAID group's layout level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Level {
     /// Members concatenated in order.
     Linear,
+    /// Striped, no redundancy.
+    Raid0,
+    /// Every member a full copy.
+    Raid1,
+    /// Striped over mirrored pairs.
+    Raid10,
+    /// Striped with rotating parity (left-symmetric).
+    Raid5,
+    /// Striped with P and Q parity.
+    Raid6,
 }
 
 /// A RAID group as recorded.
@@ -30,6 +40,9 @@ pub struct GroupRecord {
     pub name: String,
     /// Layout.
     pub level: Level,
+    /// Stripe chunk in bytes (meaningless for linear and RAID 1).
+    #[serde(default)]
+    pub chunk: u64,
     /// Member disks by UUID, in member order.
     pub members: Vec<Uuid>,
     /// Usable bytes.

@@ -45,6 +45,9 @@ pub enum StorageError {
     /// Not enough free space.
     #[error("{0}")]
     NoSpace(String),
+    /// The object is in use (a disk in a group, a group holding volumes).
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl From<StorageError> for std::io::Error {
@@ -53,6 +56,7 @@ impl From<StorageError> for std::io::Error {
             StorageError::Io { source, .. } => source,
             StorageError::NoSpace(m) => std::io::Error::new(std::io::ErrorKind::StorageFull, m),
             StorageError::Invalid(m) => std::io::Error::new(std::io::ErrorKind::InvalidInput, m),
+            StorageError::InUse(m) => std::io::Error::new(std::io::ErrorKind::ResourceBusy, m),
             StorageError::Corrupt(m) => std::io::Error::new(std::io::ErrorKind::InvalidData, m),
         }
     }
@@ -65,6 +69,89 @@ pub struct DiskSpec {
     pub path: PathBuf,
     /// Size in bytes (a file is created sparse).
     pub size: u64,
+}
+
+/// A RAID group to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// dvsanRaidGroupIndex.
+    pub index: u32,
+    /// Unique name on the unit.
+    pub name: String,
+    /// Layout.
+    pub level: Level,
+    /// Stripe chunk, bytes (a power of two from 4 KiB to 16 MiB; ignored by
+    /// linear and RAID 1).
+    pub chunk: u64,
+    /// Member disks by index, in member order.
+    pub members: Vec<u32>,
+}
+
+/// A group's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    /// Every member present and in sync.
+    Optimal,
+    /// A member is missing or failed; data is served from redundancy.
+    Degraded,
+    /// A member is being rebuilt.
+    Rebuilding,
+    /// More members lost than the level survives.
+    Failed,
+    /// Parity or mirrors are being resynchronised after an unclean stop.
+    Resyncing,
+}
+
+/// A group's state and rebuild progress (percent; 100 when none runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupHealth {
+    /// State.
+    pub state: GroupState,
+    /// Percent done of the running rebuild or resync.
+    pub rebuild_progress: u8,
+}
+
+/// A disk's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskHealth {
+    /// Serving.
+    Ok,
+    /// I/O failed; out of its group.
+    Failed,
+    /// Recorded in a group but not present.
+    Missing,
+    /// Being rebuilt.
+    Rebuilding,
+}
+
+/// Names of groups and volumes: 1–64 characters of letters, digits, `-`,
+/// `_` and `.` (a volume's name is its NBD export name and appears in URIs).
+pub fn check_name(name: &str) -> Result<(), StorageError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(StorageError::Invalid(format!(
+            "name {name:?} must be 1 to 64 characters"
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(StorageError::Invalid(format!(
+            "name {name:?} may not contain {c:?}; use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Usable bytes of a group of `level` over members with these data sizes.
+pub fn group_capacity(level: Level, chunk: u64, sizes: &[u64]) -> Result<u64, StorageError> {
+    let _ = chunk;
+    match level {
+        Level::Linear => Ok(sizes.iter().map(|s| s / ALIGNMENT * ALIGNMENT).sum()),
+        other => Err(StorageError::Invalid(format!(
+            "RAID level {other:?} is not built yet"
+        ))),
+    }
 }
 
 /// What volumes share with the unit: the disks, the metadata and the lock
@@ -128,6 +215,9 @@ impl Core {
             .collect::<Result<Vec<_>, _>>()?;
         match group.level {
             Level::Linear => Ok(Linear::new(members)),
+            other => Err(StorageError::Invalid(format!(
+                "RAID level {other:?} is not built yet"
+            ))),
         }
     }
 }
@@ -220,14 +310,12 @@ impl Unit {
         d
     }
 
-    /// Creates a linear group over the disks with these indexes.
-    pub fn create_group(
-        &self,
-        index: u32,
-        name: &str,
-        members: &[u32],
-    ) -> Result<(), StorageError> {
-        let member_disks = members
+    /// Creates a RAID group. Nothing is written but metadata: a new group's
+    /// volumes read as zeros through their allocation maps.
+    pub fn create_group(&self, spec: &GroupSpec) -> Result<(), StorageError> {
+        check_name(&spec.name)?;
+        let member_disks = spec
+            .members
             .iter()
             .map(|i| {
                 self.core
@@ -242,19 +330,23 @@ impl Unit {
                 "a group needs at least one member".into(),
             ));
         }
-        let capacity: u64 = member_disks
-            .iter()
-            .map(|d| d.data_size() / ALIGNMENT * ALIGNMENT)
-            .sum();
+        for (n, i) in spec.members.iter().enumerate() {
+            if spec.members[..n].contains(i) {
+                return Err(StorageError::Invalid(format!("disk {i} is named twice")));
+            }
+        }
+        let sizes: Vec<u64> = member_disks.iter().map(|d| d.data_size()).collect();
+        let capacity = group_capacity(spec.level, spec.chunk, &sizes)?;
         let uuids: Vec<Uuid> = member_disks.iter().map(|d| d.superblock().disk).collect();
         self.core.update(|meta| {
             if meta
                 .groups
                 .iter()
-                .any(|g| g.index == index || g.name == name)
+                .any(|g| g.index == spec.index || g.name == spec.name)
             {
                 return Err(StorageError::Invalid(format!(
-                    "group {index} or name {name:?} exists"
+                    "group {} or name {:?} exists",
+                    spec.index, spec.name
                 )));
             }
             if let Some(used) = meta
@@ -262,20 +354,80 @@ impl Unit {
                 .iter()
                 .find(|g| g.members.iter().any(|m| uuids.contains(m)))
             {
-                return Err(StorageError::Invalid(format!(
+                return Err(StorageError::InUse(format!(
                     "a disk is already in group {}",
                     used.name
                 )));
             }
             meta.groups.push(GroupRecord {
-                index,
-                name: name.to_owned(),
-                level: Level::Linear,
+                index: spec.index,
+                name: spec.name.clone(),
+                level: spec.level,
+                chunk: spec.chunk,
                 members: uuids.clone(),
                 capacity,
             });
             Ok(())
         })
+    }
+
+    /// Deletes an empty group, freeing its disks.
+    pub fn delete_group(&self, index: u32) -> Result<(), StorageError> {
+        self.core.update(|meta| {
+            let g = meta
+                .groups
+                .iter()
+                .find(|g| g.index == index)
+                .ok_or_else(|| StorageError::Invalid(format!("no group {index}")))?;
+            if let Some(v) = meta.volumes.iter().find(|v| v.group == index) {
+                return Err(StorageError::InUse(format!(
+                    "group {} still holds volume {}",
+                    g.name, v.name
+                )));
+            }
+            meta.groups.retain(|g| g.index != index);
+            Ok(())
+        })
+    }
+
+    /// Renames a group.
+    pub fn rename_group(&self, index: u32, name: &str) -> Result<(), StorageError> {
+        check_name(name)?;
+        self.core.update(|meta| {
+            if meta
+                .groups
+                .iter()
+                .any(|g| g.name == name && g.index != index)
+            {
+                return Err(StorageError::Invalid(format!("group name {name:?} exists")));
+            }
+            let g = meta
+                .groups
+                .iter_mut()
+                .find(|g| g.index == index)
+                .ok_or_else(|| StorageError::Invalid(format!("no group {index}")))?;
+            g.name = name.to_owned();
+            Ok(())
+        })
+    }
+
+    /// How a group is doing.
+    pub fn group_health(&self, index: u32) -> Option<GroupHealth> {
+        let meta = self.core.snapshot();
+        meta.groups.iter().find(|g| g.index == index)?;
+        Some(GroupHealth {
+            state: GroupState::Optimal,
+            rebuild_progress: 100,
+        })
+    }
+
+    /// How a disk is doing.
+    pub fn disk_health(&self, index: u32) -> Option<DiskHealth> {
+        self.core
+            .disks
+            .iter()
+            .find(|d| d.superblock().index == index)
+            .map(|_| DiskHealth::Ok)
     }
 
     /// Free bytes in a group.
