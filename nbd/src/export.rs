@@ -202,8 +202,9 @@ pub struct ExportEntry {
 
 /// The application's catalogue of exports and its access policy.
 pub trait ExportRegistry: Send + Sync + 'static {
-    /// The export called `name` (`""` is the default export, if any).
-    fn lookup(&self, name: &str) -> Option<ExportEntry>;
+    /// The export called `name` (`""` is the default export, if any), as
+    /// `peer` sees it (a registry may hand a read-only view to some peers).
+    fn lookup(&self, peer: &PeerAddr, name: &str) -> Option<ExportEntry>;
     /// `(name, description)` of every export.
     fn list(&self) -> Vec<(String, String)>;
     /// Whether `peer` may open (or see) the export `name`.
@@ -272,7 +273,7 @@ impl StaticRegistry {
 }
 
 impl ExportRegistry for StaticRegistry {
-    fn lookup(&self, name: &str) -> Option<ExportEntry> {
+    fn lookup(&self, _peer: &PeerAddr, name: &str) -> Option<ExportEntry> {
         self.exports
             .get(self.resolve(name))
             .map(|e| e.entry.clone())

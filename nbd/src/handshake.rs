@@ -111,7 +111,7 @@ impl Haggler<'_> {
 
     /// Looks an export up and applies the access policy, logging refusals.
     fn open(&mut self, option: OptType, name: &str) -> Option<ExportEntry> {
-        let Some(entry) = self.registry.lookup(name) else {
+        let Some(entry) = self.registry.lookup(self.peer, name) else {
             self.error(
                 option,
                 NBD_REP_ERR_UNKNOWN,
@@ -188,7 +188,7 @@ impl Haggler<'_> {
                 return;
             }
         };
-        if self.registry.lookup(req.export).is_none() {
+        if self.registry.lookup(self.peer, req.export).is_none() {
             let msg = format!("no export named {:?}", req.export);
             self.error(option, NBD_REP_ERR_UNKNOWN, &msg);
             return;
@@ -289,7 +289,7 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         match option {
             NBD_OPT_EXPORT_NAME => {
                 let name = String::from_utf8_lossy(&data).into_owned();
-                let entry = registry.lookup(&name);
+                let entry = registry.lookup(peer, &name);
                 let allowed = registry.allow(peer, &name);
                 let Some(entry) = entry.filter(|_| allowed) else {
                     // EXPORT_NAME cannot carry an error: hang up.

@@ -67,6 +67,23 @@ pub struct VolumeRecord {
     /// Regions written since creation, as sorted, disjoint
     /// `[first, end)` region-number ranges; everything else reads as zeros.
     pub allocated: Vec<(u64, u64)>,
+    /// No client may write, whatever its access entry says.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Clients allowed to connect (none: nobody over TCP).
+    #[serde(default)]
+    pub access: Vec<AccessRecord>,
+}
+
+/// One client address or network allowed on a volume (dvsanAccessEntry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// dvsanAccessIndex, unique within the volume.
+    pub index: u32,
+    /// An address or CIDR network, as text (`192.0.2.7`, `2001:db8::/64`).
+    pub client: String,
+    /// Reads only.
+    pub read_only: bool,
 }
 
 /// Everything the unit records about itself.
@@ -76,6 +93,12 @@ pub struct Metadata {
     pub unit: Uuid,
     /// Increases by one at every update.
     pub generation: u64,
+    /// The unit's name, when one was set (by `--name` or SNMP).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free-capacity percentage under which capacityLow is sent.
+    #[serde(default)]
+    pub low_threshold: Option<u32>,
     /// RAID groups.
     pub groups: Vec<GroupRecord>,
     /// Volumes.
@@ -147,6 +170,8 @@ mod tests {
         let meta = Metadata {
             unit: Uuid::new_v4(),
             generation: 7,
+            name: None,
+            low_threshold: None,
             groups: vec![],
             volumes: vec![],
         };

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::storage::disk::Disk;
 use crate::storage::linear::Linear;
-use crate::storage::metadata::{GroupRecord, Level, Metadata, VolumeRecord};
+use crate::storage::metadata::{AccessRecord, GroupRecord, Level, Metadata, VolumeRecord};
 pub use crate::storage::volume::{REGION, Volume};
 
 /// Volumes start and end on multiples of this in their group.
@@ -248,6 +248,8 @@ impl Unit {
         let meta = Metadata {
             unit,
             generation: 1,
+            name: None,
+            low_threshold: None,
             groups: vec![],
             volumes: vec![],
         };
@@ -499,6 +501,8 @@ impl Unit {
                 offset: at,
                 size,
                 allocated: vec![],
+                read_only: false,
+                access: vec![],
             });
             Ok(())
         })?;
@@ -520,6 +524,86 @@ impl Unit {
             }
             Ok(())
         })
+    }
+
+    /// Records the unit's name.
+    pub fn set_name(&self, name: &str) -> Result<(), StorageError> {
+        if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control()) {
+            return Err(StorageError::Invalid(format!(
+                "unit name {name:?} must be 1 to 255 printable characters"
+            )));
+        }
+        self.core.update(|meta| {
+            meta.name = Some(name.to_owned());
+            Ok(())
+        })
+    }
+
+    /// Records the capacity-low threshold (percent free).
+    pub fn set_low_threshold(&self, percent: u32) -> Result<(), StorageError> {
+        if percent > 100 {
+            return Err(StorageError::Invalid(format!(
+                "threshold {percent} is not a percentage"
+            )));
+        }
+        self.core.update(|meta| {
+            meta.low_threshold = Some(percent);
+            Ok(())
+        })
+    }
+
+    /// Renames a volume (its export name follows).
+    pub fn rename_volume(&self, index: u32, name: &str) -> Result<(), StorageError> {
+        check_name(name)?;
+        let old = self.core.update(|meta| {
+            if meta.volumes.iter().any(|v| v.name == name && v.index != index) {
+                return Err(StorageError::Invalid(format!("volume name {name:?} exists")));
+            }
+            let v = meta
+                .volumes
+                .iter_mut()
+                .find(|v| v.index == index)
+                .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
+            Ok(std::mem::replace(&mut v.name, name.to_owned()))
+        })?;
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = open.remove(&old) {
+            v.renamed(name);
+            open.insert(name.to_owned(), v);
+        }
+        Ok(())
+    }
+
+    /// Sets a volume's access mode and access list in one update.
+    pub fn set_volume_access(
+        &self,
+        index: u32,
+        read_only: bool,
+        access: Vec<AccessRecord>,
+    ) -> Result<(), StorageError> {
+        self.core.update(|meta| {
+            let v = meta
+                .volumes
+                .iter_mut()
+                .find(|v| v.index == index)
+                .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
+            v.read_only = read_only;
+            v.access = access;
+            Ok(())
+        })
+    }
+
+    /// Deletes the volume with this index.
+    pub fn delete_volume_index(&self, index: u32) -> Result<(), StorageError> {
+        let name = self
+            .core
+            .snapshot()
+            .volumes
+            .iter()
+            .find(|v| v.index == index)
+            .map(|v| v.name.clone())
+            .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
+        self.delete_volume(&name)
     }
 
     /// The volume named `name`, ready for I/O.

@@ -55,10 +55,14 @@ impl Volume {
         }
     }
 
-    /// The volume's name (and export name).
-    pub fn name(&self) -> &str {
-        &self.record.name
+    /// The volume's index in the unit's volume table.
+    pub fn index(&self) -> u32 {
+        self.record.index
     }
+
+    /// Told by the unit after a rename; the metadata is found by UUID, so
+    /// only messages change.
+    pub(crate) fn renamed(&self, _name: &str) {}
 
     /// Its size in bytes.
     pub fn size(&self) -> u64 {
@@ -147,13 +151,13 @@ impl Volume {
         let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
         if *dirty {
             let ranges = self.ranges();
-            let name = self.record.name.clone();
+            let uuid = self.record.uuid;
             self.core.update(|meta| {
                 let v = meta
                     .volumes
                     .iter_mut()
-                    .find(|v| v.name == name)
-                    .ok_or_else(|| StorageError::Invalid(format!("volume {name} was deleted")))?;
+                    .find(|v| v.uuid == uuid)
+                    .ok_or_else(|| StorageError::Invalid(format!("volume {uuid} was deleted")))?;
                 v.allocated = ranges;
                 Ok(())
             })?;
