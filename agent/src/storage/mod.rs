@@ -154,6 +154,48 @@ pub fn group_capacity(level: Level, chunk: u64, sizes: &[u64]) -> Result<u64, St
     }
 }
 
+/// Where a new volume of `size` bytes goes in `group`: the first free run.
+fn first_fit(meta: &Metadata, group: &GroupRecord, size: u64) -> Option<u64> {
+    let mut taken: Vec<(u64, u64)> = meta
+        .volumes
+        .iter()
+        .filter(|v| v.group == group.index)
+        .map(|v| (v.offset, v.offset + v.size))
+        .collect();
+    taken.sort_unstable();
+    let mut at = 0;
+    for (start, end) in taken {
+        if start.saturating_sub(at) >= size {
+            break;
+        }
+        at = at.max(end);
+    }
+    (at + size <= group.capacity).then_some(at)
+}
+
+/// Whether volume `index` can grow in place to `size` bytes: the space
+/// after it, up to the next volume or the group's end, is free.
+fn room_to_grow(meta: &Metadata, index: u32, size: u64) -> Result<bool, StorageError> {
+    let v = meta
+        .volumes
+        .iter()
+        .find(|v| v.index == index)
+        .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
+    let g = meta
+        .groups
+        .iter()
+        .find(|g| g.index == v.group)
+        .ok_or_else(|| StorageError::Corrupt(format!("volume {index}: no group {}", v.group)))?;
+    let limit = meta
+        .volumes
+        .iter()
+        .filter(|o| o.group == v.group && o.offset > v.offset)
+        .map(|o| o.offset)
+        .min()
+        .unwrap_or(g.capacity);
+    Ok(v.offset + size <= limit)
+}
+
 /// What volumes share with the unit: the disks, the metadata and the lock
 /// that serialises metadata updates.
 #[derive(Debug)]
@@ -473,26 +515,13 @@ impl Unit {
                     "volume {index} or name {name:?} exists"
                 )));
             }
-            let mut taken: Vec<(u64, u64)> = meta
-                .volumes
-                .iter()
-                .filter(|v| v.group == group)
-                .map(|v| (v.offset, v.offset + v.size))
-                .collect();
-            taken.sort_unstable();
-            let mut at = 0;
-            for (start, end) in taken {
-                if start - at >= size {
-                    break;
-                }
-                at = at.max(end);
-            }
-            if at + size > g.capacity {
+            let Some(at) = first_fit(meta, g, size) else {
                 return Err(StorageError::NoSpace(format!(
-                    "group {} has no free run of {size} bytes",
-                    g.name
+                    "group {} has no free run of {} MiB",
+                    g.name,
+                    size >> 20
                 )));
-            }
+            };
             meta.volumes.push(VolumeRecord {
                 index,
                 uuid: Uuid::new_v4(),
@@ -604,6 +633,100 @@ impl Unit {
             .map(|v| v.name.clone())
             .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
         self.delete_volume(&name)
+    }
+
+    /// Whether a volume of `size` bytes (rounded up to the alignment) fits
+    /// in `group` now.
+    pub fn fits(&self, group: u32, size: u64) -> bool {
+        let size = size.div_ceil(ALIGNMENT) * ALIGNMENT;
+        let meta = self.core.snapshot();
+        meta.groups
+            .iter()
+            .find(|g| g.index == group)
+            .is_some_and(|g| size > 0 && first_fit(&meta, g, size).is_some())
+    }
+
+    /// Whether volume `index` can grow in place to `size` bytes.
+    pub fn can_grow(&self, index: u32, size: u64) -> bool {
+        let size = size.div_ceil(ALIGNMENT) * ALIGNMENT;
+        room_to_grow(&self.core.snapshot(), index, size).unwrap_or(false)
+    }
+
+    /// Grows volume `index` in place to `size` bytes (rounded up to the
+    /// alignment); the new part reads as zeros. Open connections keep the
+    /// size they negotiated; new ones see the new size.
+    pub fn grow_volume(&self, index: u32, size: u64) -> Result<(), StorageError> {
+        let size = size.div_ceil(ALIGNMENT) * ALIGNMENT;
+        let name = self.core.update(|meta| {
+            if !room_to_grow(meta, index, size)? {
+                return Err(StorageError::NoSpace(format!(
+                    "no free space after volume {index} to grow it to {} MiB",
+                    size >> 20
+                )));
+            }
+            let v = meta
+                .volumes
+                .iter_mut()
+                .find(|v| v.index == index)
+                .ok_or_else(|| StorageError::Invalid(format!("no volume {index}")))?;
+            if size < v.size {
+                return Err(StorageError::Invalid("a volume cannot shrink".into()));
+            }
+            v.size = size;
+            Ok(v.name.clone())
+        })?;
+        if let Some(v) = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+        {
+            v.grown(size);
+        }
+        Ok(())
+    }
+
+    /// Puts back a group record removed by [`Unit::delete_group`] (an
+    /// undone request).
+    pub fn restore_group(&self, record: GroupRecord) -> Result<(), StorageError> {
+        self.core.update(|meta| {
+            if meta
+                .groups
+                .iter()
+                .any(|g| g.index == record.index || g.name == record.name)
+            {
+                return Err(StorageError::Invalid(format!(
+                    "group {} came back meanwhile",
+                    record.name
+                )));
+            }
+            meta.groups.push(record);
+            meta.groups.sort_by_key(|g| g.index);
+            Ok(())
+        })
+    }
+
+    /// Puts back a volume record removed by [`Unit::delete_volume`] (an
+    /// undone request); its data was never touched.
+    pub fn restore_volume(&self, record: VolumeRecord) -> Result<(), StorageError> {
+        self.core.update(|meta| {
+            let clash = meta.volumes.iter().any(|v| {
+                v.index == record.index
+                    || v.name == record.name
+                    || (v.group == record.group
+                        && v.offset < record.offset + record.size
+                        && record.offset < v.offset + v.size)
+            });
+            if clash {
+                return Err(StorageError::Invalid(format!(
+                    "volume {} cannot come back: its place is taken",
+                    record.name
+                )));
+            }
+            meta.volumes.push(record);
+            meta.volumes.sort_by_key(|v| v.index);
+            Ok(())
+        })
     }
 
     /// The volume named `name`, ready for I/O.

@@ -9,6 +9,7 @@
 //! FLUSH survives a crash. The same map answers NBD `base:allocation`.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dvsan_nbd::consts::StateFlags;
@@ -31,11 +32,14 @@ pub struct Volume {
     allocated: Mutex<Vec<bool>>,
     /// Whether the map changed since it was last made durable.
     dirty: Mutex<bool>,
+    /// Its size in bytes (grows in place).
+    size: AtomicU64,
 }
 
 impl Volume {
     pub(crate) fn new(core: Arc<Core>, record: VolumeRecord, layout: Linear) -> Self {
-        let regions = record.size.div_ceil(REGION) as usize;
+        let size = record.size;
+        let regions = size.div_ceil(REGION) as usize;
         let mut bits = vec![false; regions];
         for &(first, end) in &record.allocated {
             for b in bits
@@ -52,6 +56,7 @@ impl Volume {
             layout,
             allocated: Mutex::new(bits),
             dirty: Mutex::new(false),
+            size: AtomicU64::new(size),
         }
     }
 
@@ -66,15 +71,24 @@ impl Volume {
 
     /// Its size in bytes.
     pub fn size(&self) -> u64 {
-        self.record.size
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Takes a larger size recorded by the unit: the new regions read as
+    /// zeros until written.
+    pub(crate) fn grown(&self, size: u64) {
+        let mut bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        bits.resize(size.div_ceil(REGION) as usize, false);
+        self.size.fetch_max(size, Ordering::AcqRel);
     }
 
     fn check(&self, offset: u64, len: u64) -> Result<(), StorageError> {
         match offset.checked_add(len) {
-            Some(end) if end <= self.record.size => Ok(()),
+            Some(end) if end <= self.size() => Ok(()),
             _ => Err(StorageError::Invalid(format!(
                 "{len} bytes at {offset} lie past volume {} ({} bytes)",
-                self.record.name, self.record.size
+                self.record.name,
+                self.size()
             ))),
         }
     }
@@ -129,7 +143,7 @@ impl Volume {
                 // region counts as written (under the lock, so a second
                 // writer never races the zeroing).
                 let r_start = region * REGION;
-                let r_end = (r_start + REGION).min(self.record.size);
+                let r_end = (r_start + REGION).min(self.size());
                 if offset > r_start {
                     self.layout
                         .zero(self.record.offset + r_start, offset - r_start)?;
@@ -208,7 +222,7 @@ impl Volume {
 
 impl Export for Volume {
     fn size(&self) -> u64 {
-        self.record.size
+        Volume::size(self)
     }
 
     fn flags(&self) -> ExportFlags {
