@@ -4,6 +4,9 @@
 //! the crate that does the work; this file only wires.
 #![forbid(unsafe_code)]
 
+mod agent_cmd;
+mod byte_size;
+mod snmp_args;
 mod station_cmd;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a SAN unit: serve its disks as RAID groups and volumes over NBD, manage it over SNMP.
+    Agent(agent_cmd::AgentArgs),
     /// Run the station: learn units from their notifications and keep the inventory.
     Station(station_cmd::StationArgs),
 }
@@ -65,6 +70,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Agent(args) => agent_cmd::run(args).await,
             Command::Station(args) => station_cmd::run(args).await,
         }
     });

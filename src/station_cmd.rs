@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use dvsan_snmp::{AuthProtocol, PrivProtocol, UsmUser};
 use dvsan_station::{Station, StationConfig};
 use serde::Deserialize;
+
+use crate::snmp_args::{SnmpArgs, SnmpFileConfig, read_toml};
 
 /// Flags of `dvsan station`; each overrides the same key of `--config`.
 #[derive(Debug, Args)]
@@ -28,31 +29,8 @@ pub struct StationArgs {
     /// Seconds between polls of every unit [default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub poll_interval: Option<u64>,
-    /// SNMPv3 user name shared with the units
-    #[arg(long, value_name = "NAME", env = "DVSAN_SNMP_USER")]
-    pub snmp_user: Option<String>,
-    /// SNMPv3 authentication protocol: SHA-256 (default), SHA-384, SHA-512, SHA-224, SHA
-    #[arg(long, value_name = "PROTOCOL")]
-    pub snmp_auth_protocol: Option<String>,
-    /// SNMPv3 authentication passphrase (at least 8 characters)
-    #[arg(
-        long,
-        value_name = "PASS",
-        env = "DVSAN_SNMP_AUTH_PASS",
-        hide_env_values = true
-    )]
-    pub snmp_auth_password: Option<String>,
-    /// SNMPv3 privacy protocol: AES (default) or AES-256
-    #[arg(long, value_name = "PROTOCOL")]
-    pub snmp_priv_protocol: Option<String>,
-    /// SNMPv3 privacy passphrase (at least 8 characters)
-    #[arg(
-        long,
-        value_name = "PASS",
-        env = "DVSAN_SNMP_PRIV_PASS",
-        hide_env_values = true
-    )]
-    pub snmp_priv_password: Option<String>,
+    #[command(flatten)]
+    pub snmp: SnmpArgs,
     /// SNMPv2c community whose notifications are believed too (repeatable)
     #[arg(long, value_name = "COMMUNITY")]
     pub community: Vec<String>,
@@ -71,28 +49,10 @@ struct FileConfig {
     snmp: SnmpFileConfig,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SnmpFileConfig {
-    user: Option<String>,
-    auth_protocol: Option<String>,
-    auth_password: Option<String>,
-    priv_protocol: Option<String>,
-    priv_password: Option<String>,
-}
-
 impl StationArgs {
     /// Merges flags over the file and checks everything once.
     pub fn resolve(self) -> anyhow::Result<StationConfig> {
-        let file: FileConfig = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = read_toml(self.config.as_deref())?;
         let db = self
             .db
             .or(file.db)
@@ -115,41 +75,7 @@ impl StationArgs {
         if !(10..=60_000).contains(&snmp_timeout_ms) {
             bail!("snmp_timeout_ms: must be from 10 to 60000, got {snmp_timeout_ms}");
         }
-        let name = self.snmp_user.or(file.snmp.user).context(
-            "snmp.user: not set (--snmp-user, DVSAN_SNMP_USER or [snmp] user in the config file)",
-        )?;
-        let auth_protocol = match self.snmp_auth_protocol.or(file.snmp.auth_protocol) {
-            Some(p) => {
-                AuthProtocol::parse(&p).map_err(|e| anyhow::anyhow!("snmp.auth_protocol: {e}"))?
-            }
-            None => AuthProtocol::Sha256,
-        };
-        let priv_protocol = match self.snmp_priv_protocol.or(file.snmp.priv_protocol) {
-            Some(p) => {
-                PrivProtocol::parse(&p).map_err(|e| anyhow::anyhow!("snmp.priv_protocol: {e}"))?
-            }
-            None => PrivProtocol::Aes128,
-        };
-        let auth_password = self
-            .snmp_auth_password
-            .or(file.snmp.auth_password)
-            .context(
-                "snmp.auth_password: not set (--snmp-auth-password or DVSAN_SNMP_AUTH_PASS)",
-            )?;
-        let priv_password = self
-            .snmp_priv_password
-            .or(file.snmp.priv_password)
-            .context(
-                "snmp.priv_password: not set (--snmp-priv-password or DVSAN_SNMP_PRIV_PASS)",
-            )?;
-        let user = UsmUser {
-            name,
-            auth_protocol,
-            auth_password,
-            priv_protocol,
-            priv_password,
-        };
-        user.validate().map_err(|e| anyhow::anyhow!("snmp: {e}"))?;
+        let user = self.snmp.resolve(file.snmp)?;
         let mut communities = file.communities;
         communities.extend(self.community);
         // The engine identity sits beside the database file.

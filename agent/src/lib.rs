@@ -6,6 +6,8 @@
 //! stations and monitoring tools.
 #![forbid(unsafe_code)]
 
+pub mod announce;
+pub mod daemon;
 pub mod exports;
 pub mod mib;
 pub mod row_tables;

@@ -5,61 +5,13 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dvsan_snmp::{
     Credentials, EngineIdentity, Notifier, NotifierConfig, NotifyKind, Sink, UsmUser, Value,
     VarBind,
 };
-use support::{Daemon, NetSnmp};
-
-fn snmptrapd(tools: &NetSnmp, sender_engine_hex: &str) -> Daemon {
-    support::require_tool("snmptrapd", "snmptrapd");
-    let conf = tools.dir().join("snmptrapd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "authCommunity log public\n\
-             createUser {u} SHA-256 {a} AES {p}\n\
-             createUser -e 0x{e} {u} SHA-256 {a} AES {p}\n\
-             authUser log {u} priv\n",
-            u = support::V3_USER,
-            a = support::V3_AUTH,
-            p = support::V3_PRIV,
-            e = sender_engine_hex,
-        ),
-    )
-    .unwrap();
-    let port = support::free_udp_port();
-    let log = tools.dir().join("snmptrapd.log");
-    let child = Command::new("snmptrapd")
-        .env("SNMP_PERSISTENT_DIR", tools.dir())
-        .env("MIBS", "")
-        .args(["-f", "-C", "-n", "-On", "-m", ""])
-        .arg("-c")
-        .arg(&conf)
-        .arg("-Lf")
-        .arg(&log)
-        .args(["-F", "NOTE %N|%w|%q|%P|%v\n"])
-        .arg(format!("udp:127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start snmptrapd");
-    let daemon = Daemon { child, port, log };
-    // Ready when it logs its start; bounded.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !daemon.log_text().contains("NET-SNMP version") {
-        assert!(
-            Instant::now() < deadline,
-            "snmptrapd did not start: {}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    daemon
-}
+use support::NetSnmp;
 
 fn user() -> Credentials {
     Credentials::V3(
@@ -71,7 +23,7 @@ fn user() -> Credentials {
 async fn notifications_reach_snmptrapd_and_a_dead_sink_is_given_up() {
     let tools = NetSnmp::new();
     let engine = EngineIdentity::ephemeral().unwrap();
-    let trapd = snmptrapd(&tools, &engine.engine_id_hex());
+    let trapd = tools.snmptrapd(&[&engine.engine_id_hex()]);
     // A sink that never answers: a bound socket nobody reads.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap();

@@ -729,6 +729,42 @@ impl Unit {
         })
     }
 
+    /// Formats a new disk into this unit (before the unit is shared): it
+    /// gets the next disk index and a copy of the metadata, and is free for
+    /// a new group.
+    pub fn add_disk(&mut self, spec: &DiskSpec) -> Result<(), StorageError> {
+        let core = Arc::get_mut(&mut self.core).ok_or_else(|| {
+            StorageError::Invalid("disks can only be added while the unit starts".into())
+        })?;
+        let unit = core.snapshot().unit;
+        let index = core
+            .disks
+            .iter()
+            .map(|d| d.superblock().index)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let disk = Disk::format(&spec.path, spec.size, unit, index)?;
+        core.disks.push(Arc::new(disk));
+        // A new generation on every disk, the new one included.
+        core.update(|_| Ok(()))
+    }
+
+    /// Makes every acknowledged write to every open volume durable.
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        let open: Vec<Arc<Volume>> = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for v in open {
+            v.flush()?;
+        }
+        Ok(())
+    }
+
     /// The volume named `name`, ready for I/O.
     pub fn volume(&self, name: &str) -> Result<Option<Arc<Volume>>, StorageError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,279 @@
+//! `dvsan agent`: the SAN unit daemon's command line and configuration
+//! file, validated once at start, each error naming its key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent, STATION_PORT};
+use dvsan_agent::discovery::{StationSource, resolve};
+use dvsan_snmp::NotifierConfig;
+use serde::Deserialize;
+
+use crate::snmp_args::{SnmpArgs, SnmpFileConfig, read_toml};
+
+/// Flags of `dvsan agent`; each overrides the same key of `--config`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// TOML configuration file (keys: name, data_dir, disks, snmp_listen,
+    /// nbd_listen, stations, station_domain, station_nameserver, trap_sinks,
+    /// trap_community, read_community, write_community, low_threshold,
+    /// watch_interfaces, shutdown_wait_ms, [snmp] user, auth_protocol,
+    /// auth_password, priv_protocol, priv_password).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The unit's name (sysName) [default: as recorded on the disks, else the host name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory for the SNMP engine state [default: /var/lib/dvsan]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A disk: file or block device; with =SIZE (e.g. 10G) a missing file is created sparse (repeatable)
+    #[arg(long = "disk", value_name = "PATH[=SIZE]")]
+    pub disks: Vec<String>,
+    /// UDP address of the SNMP agent [default: 0.0.0.0:161]
+    #[arg(long, value_name = "ADDR")]
+    pub snmp_listen: Option<SocketAddr>,
+    /// TCP address of the NBD server [default: 0.0.0.0:10809]
+    #[arg(long, value_name = "ADDR")]
+    pub nbd_listen: Option<SocketAddr>,
+    /// A station to announce the unit to, HOST[:PORT] (port 162 by default; repeatable)
+    #[arg(long = "station", value_name = "HOST[:PORT]")]
+    pub stations: Vec<String>,
+    /// Find the stations through DNS SRV _dvsan-station._udp.DOMAIN
+    #[arg(long, value_name = "DOMAIN", conflicts_with = "stations")]
+    pub station_domain: Option<String>,
+    /// DNS server for --station-domain [default: the system's resolver]
+    #[arg(long, value_name = "ADDR")]
+    pub station_nameserver: Option<SocketAddr>,
+    /// A monitoring tool that gets plain SNMPv2c traps, HOST[:PORT] (repeatable)
+    #[arg(long = "trap-sink", value_name = "HOST[:PORT]")]
+    pub trap_sinks: Vec<String>,
+    /// Community of the traps to --trap-sink [default: public]
+    #[arg(long, value_name = "COMMUNITY")]
+    pub trap_community: Option<String>,
+    /// SNMPv2c community that may read the MIB (monitoring tools)
+    #[arg(long, value_name = "COMMUNITY")]
+    pub read_community: Option<String>,
+    /// SNMPv2c community that may also write (cleartext: only on a trusted network)
+    #[arg(long, value_name = "COMMUNITY")]
+    pub write_community: Option<String>,
+    /// capacityLow is sent when free capacity falls under this percentage [default: 10]
+    #[arg(long, value_name = "PERCENT")]
+    pub low_threshold: Option<u32>,
+    /// Interface whose return to up sends linkUp (repeatable)
+    #[arg(long = "watch-interface", value_name = "NAME")]
+    pub watch_interfaces: Vec<String>,
+    #[command(flatten)]
+    pub snmp: SnmpArgs,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    disks: Vec<String>,
+    snmp_listen: Option<String>,
+    nbd_listen: Option<String>,
+    #[serde(default)]
+    stations: Vec<String>,
+    station_domain: Option<String>,
+    station_nameserver: Option<String>,
+    #[serde(default)]
+    trap_sinks: Vec<String>,
+    trap_community: Option<String>,
+    read_community: Option<String>,
+    write_community: Option<String>,
+    low_threshold: Option<u32>,
+    #[serde(default)]
+    watch_interfaces: Vec<String>,
+    shutdown_wait_ms: Option<u64>,
+    inform_timeout_ms: Option<u64>,
+    inform_attempts: Option<u32>,
+    #[serde(default)]
+    snmp: SnmpFileConfig,
+}
+
+/// Parses `PATH[=SIZE]`.
+pub fn parse_disk(text: &str) -> Result<DiskArg, String> {
+    let (path, size) = match text.rsplit_once('=') {
+        Some((p, s)) => (p, Some(crate::byte_size::parse(s)?)),
+        None => (text, None),
+    };
+    if path.is_empty() {
+        return Err(format!("{text:?} names no path"));
+    }
+    Ok(DiskArg {
+        path: PathBuf::from(path),
+        size,
+    })
+}
+
+fn address(key: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("{key}: {text:?} is not an address like 0.0.0.0:161"))
+}
+
+/// The settings, before stations are resolved.
+pub struct Resolved {
+    settings: AgentSettings,
+    stations: Option<StationSource>,
+    trap_sinks: Vec<String>,
+}
+
+impl AgentArgs {
+    /// Merges flags over the file and checks everything once.
+    pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let file: FileConfig = read_toml(self.config.as_deref())?;
+        let disk_texts = if self.disks.is_empty() {
+            file.disks
+        } else {
+            self.disks
+        };
+        if disk_texts.is_empty() {
+            bail!("disks: none given (--disk PATH[=SIZE], or disks = [...] in the config file)");
+        }
+        let disks = disk_texts
+            .iter()
+            .map(|d| parse_disk(d).map_err(|e| anyhow::anyhow!("disks: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let snmp_listen = match (self.snmp_listen, file.snmp_listen) {
+            (Some(a), _) => a,
+            (None, Some(t)) => address("snmp_listen", &t)?,
+            (None, None) => "0.0.0.0:161".parse().expect("literal"),
+        };
+        let nbd_listen = match (self.nbd_listen, file.nbd_listen) {
+            (Some(a), _) => a,
+            (None, Some(t)) => address("nbd_listen", &t)?,
+            (None, None) => "0.0.0.0:10809".parse().expect("literal"),
+        };
+        let station_list = if self.stations.is_empty() {
+            file.stations
+        } else {
+            self.stations
+        };
+        let domain = self.station_domain.or(file.station_domain);
+        let nameserver = match (self.station_nameserver, file.station_nameserver) {
+            (Some(a), _) => Some(a),
+            (None, Some(t)) => Some(address("station_nameserver", &t)?),
+            (None, None) => None,
+        };
+        let (stations, stations_text) = match (domain, station_list.is_empty()) {
+            (Some(_), false) => {
+                bail!("stations: give either stations or station_domain, not both")
+            }
+            (Some(domain), true) => {
+                let text = format!("_dvsan-station._udp.{domain}");
+                (Some(StationSource::Srv { domain, nameserver }), text)
+            }
+            (None, false) => {
+                let text = station_list.join(",");
+                (Some(StationSource::Static(station_list)), text)
+            }
+            (None, true) => (None, String::new()),
+        };
+        let low_threshold = self.low_threshold.or(file.low_threshold).unwrap_or(10);
+        if low_threshold > 100 {
+            bail!("low_threshold: {low_threshold} is not a percentage (0 to 100)");
+        }
+        let user = self.snmp.resolve(file.snmp)?;
+        let mut inform = NotifierConfig::default();
+        if let Some(ms) = file.inform_timeout_ms {
+            if !(10..=60_000).contains(&ms) {
+                bail!("inform_timeout_ms: must be from 10 to 60000, got {ms}");
+            }
+            inform.first_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = file.inform_attempts {
+            if !(1..=20).contains(&n) {
+                bail!("inform_attempts: must be from 1 to 20, got {n}");
+            }
+            inform.max_attempts = n;
+        }
+        let mut trap_sinks = file.trap_sinks;
+        trap_sinks.extend(self.trap_sinks);
+        let mut watch_interfaces = file.watch_interfaces;
+        watch_interfaces.extend(self.watch_interfaces);
+        let name = self.name.or(file.name);
+        if let Some(n) = &name
+            && (n.is_empty() || n.len() > 255 || n.chars().any(char::is_control))
+        {
+            bail!("name: {n:?} must be 1 to 255 printable characters");
+        }
+        Ok(Resolved {
+            settings: AgentSettings {
+                name,
+                data_dir: self
+                    .data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/dvsan")),
+                disks,
+                snmp_listen,
+                nbd_listen,
+                stations: Vec::new(),
+                stations_text,
+                trap_sinks: Vec::new(),
+                trap_community: self
+                    .trap_community
+                    .or(file.trap_community)
+                    .unwrap_or_else(|| "public".into()),
+                user,
+                read_community: self.read_community.or(file.read_community),
+                write_community: self.write_community.or(file.write_community),
+                low_threshold,
+                watch_interfaces,
+                sysfs_net: PathBuf::from("/sys/class/net"),
+                inform,
+                shutdown_wait: Duration::from_millis(file.shutdown_wait_ms.unwrap_or(5000)),
+            },
+            stations,
+            trap_sinks,
+        })
+    }
+}
+
+impl Resolved {
+    /// Resolves stations and trap sinks.
+    pub async fn settings(mut self) -> anyhow::Result<AgentSettings> {
+        if let Some(source) = &self.stations {
+            let found = resolve(source)
+                .await
+                .with_context(|| format!("stations: {}", self.settings.stations_text))?;
+            self.settings.stations = found
+                .into_iter()
+                .map(|a| (self.settings.stations_text.clone(), a))
+                .collect();
+        }
+        if !self.trap_sinks.is_empty() {
+            let found = resolve(&StationSource::Static(self.trap_sinks.clone()))
+                .await
+                .context("trap_sinks")?;
+            self.settings.trap_sinks = found.into_iter().map(|a| (a.to_string(), a)).collect();
+        }
+        let _ = STATION_PORT;
+        Ok(self.settings)
+    }
+}
+
+/// Runs the unit until SIGINT or SIGTERM.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let settings = args.resolve()?.settings().await?;
+    let agent = RunningAgent::start(settings)
+        .await
+        .context("starting the unit")?;
+    tracing::info!(
+        snmp = %agent.snmp_addr(),
+        nbd = %agent.nbd_addr(),
+        "dvsan agent serving; SNMP on {}, NBD on {}",
+        agent.snmp_addr(),
+        agent.nbd_addr()
+    );
+    crate::shutdown_signal().await;
+    tracing::info!("shutting down");
+    agent.shutdown().await;
+    Ok(())
+}
