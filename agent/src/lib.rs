@@ -3,4 +3,5 @@
 //! disks, and volumes carved from groups and served over NBD.
 #![forbid(unsafe_code)]
 
+pub mod discovery;
 pub mod storage;
