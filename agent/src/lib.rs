@@ -8,6 +8,7 @@
 
 pub mod announce;
 pub mod daemon;
+pub mod discovery;
 pub mod exports;
 pub mod mib;
 pub mod row_tables;
