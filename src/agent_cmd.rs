@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent, STATION_PORT};
+use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent};
 use dvsan_agent::discovery::{StationSource, resolve};
 use dvsan_snmp::NotifierConfig;
 use serde::Deserialize;
@@ -107,10 +107,9 @@ pub fn parse_disk(text: &str) -> Result<DiskArg, String> {
     if path.is_empty() {
         return Err(format!("{text:?} names no path"));
     }
-    Ok(DiskArg {
-        path: PathBuf::from(path),
-        size,
-    })
+    // Absolute, so the MIB and the logs name the disk unambiguously.
+    let path = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(DiskArg { path, size })
 }
 
 fn address(key: &str, text: &str) -> anyhow::Result<SocketAddr> {
@@ -243,10 +242,7 @@ impl Resolved {
             let found = resolve(source)
                 .await
                 .with_context(|| format!("stations: {}", self.settings.stations_text))?;
-            self.settings.stations = found
-                .into_iter()
-                .map(|a| (self.settings.stations_text.clone(), a))
-                .collect();
+            self.settings.stations = found.into_iter().map(|a| (a.to_string(), a)).collect();
         }
         if !self.trap_sinks.is_empty() {
             let found = resolve(&StationSource::Static(self.trap_sinks.clone()))
@@ -254,7 +250,6 @@ impl Resolved {
                 .context("trap_sinks")?;
             self.settings.trap_sinks = found.into_iter().map(|a| (a.to_string(), a)).collect();
         }
-        let _ = STATION_PORT;
         Ok(self.settings)
     }
 }

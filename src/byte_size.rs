@@ -29,7 +29,8 @@ pub fn parse(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let value: f64 = number.parse().map_err(|_| bad())?;
-    let bytes = value * f64::from(1u32 << shift.min(30)) * f64::from(1u32 << (shift - shift.min(30)));
+    let bytes =
+        value * f64::from(1u32 << shift.min(30)) * f64::from(1u32 << (shift - shift.min(30)));
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {
         return Err(format!("{text:?} is too large"));
     }

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a SAN unit: serve its disks as RAID groups and volumes over NBD, manage it over SNMP.
-    Agent(agent_cmd::AgentArgs),
+    Agent(Box<agent_cmd::AgentArgs>),
     /// Run the station: learn units from their notifications and keep the inventory.
     Station(station_cmd::StationArgs),
 }
@@ -57,6 +57,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,7 +71,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Agent(args) => agent_cmd::run(*args).await,
             Command::Station(args) => station_cmd::run(args).await,
         }
     });

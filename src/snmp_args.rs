@@ -91,7 +91,8 @@ pub fn read_toml<T: serde::de::DeserializeOwned + Default>(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+            toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
         }
         None => Ok(T::default()),
     }

@@ -283,9 +283,10 @@ impl Announcer {
                 };
                 let before = groups.insert(g.index, health.state);
                 let which = match (before, health.state) {
-                    (Some(GroupState::Optimal) | None, GroupState::Degraded | GroupState::Failed) => {
-                        Some(&m::DVSAN_RAID_DEGRADED)
-                    }
+                    (
+                        Some(GroupState::Optimal) | None,
+                        GroupState::Degraded | GroupState::Failed,
+                    ) => Some(&m::DVSAN_RAID_DEGRADED),
                     (
                         Some(GroupState::Degraded | GroupState::Rebuilding | GroupState::Failed),
                         GroupState::Optimal,
@@ -313,7 +314,12 @@ impl Announcer {
 
     /// Watches the interfaces named `names` every `every` and sends linkUp
     /// when one returns to up after being seen down.
-    pub async fn watch_links(self, interfaces: Arc<Interfaces>, names: Vec<String>, every: Duration) {
+    pub async fn watch_links(
+        self,
+        interfaces: Arc<Interfaces>,
+        names: Vec<String>,
+        every: Duration,
+    ) {
         let mut last: BTreeMap<String, OperStatus> = BTreeMap::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

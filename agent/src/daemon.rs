@@ -98,7 +98,7 @@ pub enum AgentError {
     },
     /// SNMP failed to start.
     #[error("{0}")]
-    Snmp(#[from] dvsan_snmp::SnmpError),
+    Snmp(Box<dvsan_snmp::SnmpError>),
     /// Local files.
     #[error("{context}: {source}")]
     Io {
@@ -110,12 +110,18 @@ pub enum AgentError {
     },
 }
 
+impl From<dvsan_snmp::SnmpError> for AgentError {
+    fn from(e: dvsan_snmp::SnmpError) -> Self {
+        AgentError::Snmp(Box::new(e))
+    }
+}
+
 /// Times measured at start, for the start-up benchmark and the log.
 #[derive(Debug, Clone, Copy)]
 pub struct StartTimes {
     /// Until the first NBD export could answer (listener bound, storage open).
     pub nbd_ready: Duration,
-    /// Until the coldStart was sent (and acknowledged or given up).
+    /// Until the coldStart went out.
     pub announced: Duration,
 }
 
@@ -131,7 +137,7 @@ pub struct RunningAgent {
     announcer: Announcer,
     link: LinkState,
     shutdown_wait: Duration,
-    cold_start: Vec<SinkOutcome>,
+    cold_start: Option<JoinHandle<Vec<SinkOutcome>>>,
     times: StartTimes,
 }
 
@@ -189,7 +195,10 @@ pub fn assemble(disks: &[DiskArg]) -> Result<Unit, AgentError> {
         }
     }
     if formatted.is_empty() {
-        tracing::info!(disks = fresh.len(), "no dvsan disk found: formatting a new unit");
+        tracing::info!(
+            disks = fresh.len(),
+            "no dvsan disk found: formatting a new unit"
+        );
         return Ok(Unit::create(&fresh)?);
     }
     let paths: Vec<&std::path::Path> = formatted.iter().map(PathBuf::as_path).collect();
@@ -238,7 +247,10 @@ impl RunningAgent {
     pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
         let started = Instant::now();
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| AgentError::Io {
-            context: format!("creating the data directory {}", settings.data_dir.display()),
+            context: format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            ),
             source: e,
         })?;
         let disks = settings.disks.clone();
@@ -265,14 +277,13 @@ impl RunningAgent {
 
         // NBD first: the exports answer as soon as the listener is bound.
         let exports = Arc::new(VolumeExports::new(Arc::clone(&unit)));
-        let listener =
-            TcpListener::bind(settings.nbd_listen)
-                .await
-                .map_err(|source| AgentError::Bind {
-                    what: "NBD listener",
-                    addr: settings.nbd_listen,
-                    source,
-                })?;
+        let listener = TcpListener::bind(settings.nbd_listen)
+            .await
+            .map_err(|source| AgentError::Bind {
+                what: "NBD listener",
+                addr: settings.nbd_listen,
+                source,
+            })?;
         let nbd_addr = listener.local_addr().map_err(|source| AgentError::Bind {
             what: "NBD listener",
             addr: settings.nbd_listen,
@@ -339,8 +350,10 @@ impl RunningAgent {
         )?;
         system.attach(snmp.agent());
         let snmp_addr = snmp.agent().local_addr();
-        ctx.info.write().unwrap_or_else(|e| e.into_inner()).snmp_endpoint =
-            advertised(snmp_addr, first_station).to_string();
+        ctx.info
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .snmp_endpoint = advertised(snmp_addr, first_station).to_string();
 
         let bind_any = |peer: Option<SocketAddr>| -> SocketAddr {
             match peer {
@@ -436,8 +449,12 @@ impl RunningAgent {
         ];
 
         tracing::info!(snmp = %snmp_addr, nbd = %nbd_addr, "unit serving");
-        let cold_start = announcer.lifecycle(Lifecycle::ColdStart, None).await;
+        // Sent in the background: a dead station must not hold up serving.
         let announced = started.elapsed();
+        let cold_start = {
+            let announcer = announcer.clone();
+            tokio::spawn(async move { announcer.lifecycle(Lifecycle::ColdStart, None).await })
+        };
         Ok(RunningAgent {
             ctx,
             snmp: Some(snmp),
@@ -449,7 +466,7 @@ impl RunningAgent {
             announcer,
             link,
             shutdown_wait: settings.shutdown_wait,
-            cold_start,
+            cold_start: Some(cold_start),
             times: StartTimes {
                 nbd_ready,
                 announced,
@@ -472,9 +489,13 @@ impl RunningAgent {
         &self.ctx.unit
     }
 
-    /// What became of the coldStart at each sink.
-    pub fn cold_start(&self) -> &[SinkOutcome] {
-        &self.cold_start
+    /// What became of the coldStart at each sink (waits until each has
+    /// been delivered or given up; empty when asked twice).
+    pub async fn cold_start(&mut self) -> Vec<SinkOutcome> {
+        match self.cold_start.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// Start-up times.
@@ -506,6 +527,9 @@ impl RunningAgent {
             }
         };
         for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(t) = self.cold_start.take() {
             t.abort();
         }
         let _ = self.nbd_stop.send(true);

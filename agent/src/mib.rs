@@ -172,7 +172,11 @@ pub fn group_state(state: GroupState) -> RaidGroupState {
 }
 
 fn refuse(status: ErrorStatus, column: Option<&MibObject>, reason: impl Into<String>) -> RowError {
-    RowError::new(status, column.map(|c| *c.arcs().last().unwrap_or(&0)), reason)
+    RowError::new(
+        status,
+        column.map(|c| *c.arcs().last().unwrap_or(&0)),
+        reason,
+    )
 }
 
 fn storage_refusal(e: &StorageError, column: Option<&MibObject>) -> RowError {
@@ -369,7 +373,13 @@ const GROUP_COLUMNS: &[ColumnSpec] = &[
     ),
     column(7, "dvsanRaidGroupCapacity", GAUGE, RO, false),
     column(8, "dvsanRaidGroupFree", GAUGE, RO, false),
-    column(9, "dvsanRaidGroupState", Syntax::Enum(&[1, 2, 3, 4, 5]), RO, false),
+    column(
+        9,
+        "dvsanRaidGroupState",
+        Syntax::Enum(&[1, 2, 3, 4, 5]),
+        RO,
+        false,
+    ),
     column(10, "dvsanRaidGroupRebuildProgress", GAUGE, RO, false),
     column(11, "dvsanRaidGroupRowStatus", Syntax::RowStatus, RC, false),
 ];
@@ -480,7 +490,10 @@ impl RowKind for Groups {
                     (5, Value::Gauge32(g.members.len() as u32)),
                     (6, text(members.join(","))),
                     (7, Value::Gauge32(mib(g.capacity))),
-                    (8, Value::Gauge32(mib(unit.group_free(g.index).unwrap_or(0)))),
+                    (
+                        8,
+                        Value::Gauge32(mib(unit.group_free(g.index).unwrap_or(0))),
+                    ),
                     (9, Value::Integer(state.as_i32())),
                     (10, Value::Gauge32(progress)),
                 ]);
@@ -577,10 +590,7 @@ impl RowKind for Groups {
 
     fn create(&self, index: &[u32], values: &Cells) -> Result<(), String> {
         let spec = self.spec(index, values).map_err(|e| e.reason)?;
-        self.0
-            .unit
-            .create_group(&spec)
-            .map_err(|e| e.to_string())?;
+        self.0.unit.create_group(&spec).map_err(|e| e.to_string())?;
         tracing::info!(group = spec.name, level = ?spec.level, members = ?spec.members, "RAID group created");
         self.0.emit(UnitEvent::CapacityChanged);
         Ok(())
@@ -627,7 +637,13 @@ const VOLUME_COLUMNS: &[ColumnSpec] = &[
         RC,
         true,
     ),
-    column(3, "dvsanVolumeUuid", Syntax::Octets { min: 16, max: 16 }, RO, false),
+    column(
+        3,
+        "dvsanVolumeUuid",
+        Syntax::Octets { min: 16, max: 16 },
+        RO,
+        false,
+    ),
     column(
         4,
         "dvsanVolumeRaidGroup",
@@ -646,7 +662,13 @@ const VOLUME_COLUMNS: &[ColumnSpec] = &[
         RC,
         true,
     ),
-    column(7, "dvsanVolumeState", Syntax::Enum(&[1, 2, 3, 4]), RO, false),
+    column(
+        7,
+        "dvsanVolumeState",
+        Syntax::Enum(&[1, 2, 3, 4]),
+        RO,
+        false,
+    ),
     column(
         8,
         "dvsanVolumeExportName",
@@ -841,7 +863,12 @@ impl RowKind for Volumes {
             return Err(e.to_string());
         }
         let record = self.record(i).ok_or("created volume vanished")?;
-        tracing::info!(volume = name, group, size_mib = size >> 20, "volume created");
+        tracing::info!(
+            volume = name,
+            group,
+            size_mib = size >> 20,
+            "volume created"
+        );
         self.0.emit(UnitEvent::VolumeCreated {
             index: i,
             name: name.to_owned(),
@@ -932,18 +959,13 @@ impl AccessEntries {
 
     fn check_client(values: &Cells) -> Result<(), RowError> {
         if let Some(client) = values.get(&2).and_then(Value::as_text) {
-            ClientNet::parse(client).map_err(|e| {
-                refuse(ErrorStatus::WrongValue, Some(&m::DVSAN_ACCESS_CLIENT), e)
-            })?;
+            ClientNet::parse(client)
+                .map_err(|e| refuse(ErrorStatus::WrongValue, Some(&m::DVSAN_ACCESS_CLIENT), e))?;
         }
         Ok(())
     }
 
-    fn replace(
-        &self,
-        index: &[u32],
-        f: impl FnOnce(&mut Vec<AccessRecord>),
-    ) -> Result<(), String> {
+    fn replace(&self, index: &[u32], f: impl FnOnce(&mut Vec<AccessRecord>)) -> Result<(), String> {
         let v = self.volume(index).ok_or("no such volume")?;
         let mut access = v.access.clone();
         f(&mut access);

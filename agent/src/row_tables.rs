@@ -111,7 +111,10 @@ impl<K: RowKind> KindModel<K> {
         }
         for (index, cells) in self.pending().iter() {
             let mut cells = cells.clone();
-            cells.insert(status, Value::Integer(self.pending_state(&cells).row_status() as i32));
+            cells.insert(
+                status,
+                Value::Integer(self.pending_state(&cells).row_status() as i32),
+            );
             rows.insert(index.clone(), cells);
         }
         rows

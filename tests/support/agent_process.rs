@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::net_snmp::{Auth, NetSnmp, V3_AUTH, V3_PRIV, V3_USER, free_udp_port};
+use crate::net_snmp::{NetSnmp, V3_AUTH, V3_PRIV, V3_USER, free_udp_port};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_tcp_port() -> u16 {
@@ -42,9 +42,9 @@ impl Drop for AgentProcess {
 }
 
 /// How to start one.
-pub struct AgentSpec<'a> {
+pub struct AgentSpec {
     /// Directory holding disks, data dir and log.
-    pub dir: &'a Path,
+    pub dir: PathBuf,
     /// `--disk` values (relative names are put in `dir`).
     pub disks: Vec<String>,
     /// Extra flags.
@@ -53,11 +53,11 @@ pub struct AgentSpec<'a> {
     pub ports: Option<(u16, u16)>,
 }
 
-impl AgentSpec<'_> {
+impl AgentSpec {
     /// Three 64 MiB disks and nothing else.
-    pub fn three_disks(dir: &Path) -> AgentSpec<'_> {
+    pub fn three_disks(dir: &Path) -> AgentSpec {
         AgentSpec {
-            dir,
+            dir: dir.to_path_buf(),
             disks: (1..=3).map(|i| format!("disk{i}.img=64M")).collect(),
             args: vec![],
             ports: None,
@@ -67,7 +67,7 @@ impl AgentSpec<'_> {
 
 impl AgentProcess {
     /// Starts the agent and waits (bounded) until its SNMP agent answers.
-    pub fn start(spec: AgentSpec<'_>, tools: &NetSnmp) -> AgentProcess {
+    pub fn start(spec: AgentSpec, tools: &NetSnmp) -> AgentProcess {
         let (snmp_port, nbd_port) = spec
             .ports
             .unwrap_or_else(|| (free_udp_port(), free_tcp_port()));
@@ -168,7 +168,12 @@ impl AgentProcess {
 }
 
 /// Runs an SNMP tool against the agent with the test's v3 user.
-pub fn v3_run(tools: &NetSnmp, tool: &str, agent: &AgentProcess, args: &[&str]) -> std::process::Output {
+pub fn v3_run(
+    tools: &NetSnmp,
+    tool: &str,
+    agent: &AgentProcess,
+    args: &[&str],
+) -> std::process::Output {
     tools.run(tool, &crate::net_snmp::v3(), &[], &agent.snmp_peer(), args)
 }
 
@@ -180,5 +185,3 @@ pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
-pub use Auth as SnmpAuth;

@@ -585,8 +585,14 @@ impl Unit {
     pub fn rename_volume(&self, index: u32, name: &str) -> Result<(), StorageError> {
         check_name(name)?;
         let old = self.core.update(|meta| {
-            if meta.volumes.iter().any(|v| v.name == name && v.index != index) {
-                return Err(StorageError::Invalid(format!("volume name {name:?} exists")));
+            if meta
+                .volumes
+                .iter()
+                .any(|v| v.name == name && v.index != index)
+            {
+                return Err(StorageError::Invalid(format!(
+                    "volume name {name:?} exists"
+                )));
             }
             let v = meta
                 .volumes

@@ -144,7 +144,10 @@ pub fn repo_path(rel: &str) -> PathBuf {
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     while !dir.join("mibs").join("DVSAN-MIB.txt").exists() {
         if !dir.pop() {
-            panic!("the repository root is not above {}", env!("CARGO_MANIFEST_DIR"));
+            panic!(
+                "the repository root is not above {}",
+                env!("CARGO_MANIFEST_DIR")
+            );
         }
     }
     dir.join(rel)
