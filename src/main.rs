@@ -24,7 +24,7 @@ enum Command {
     /// Run a SAN unit: serve its disks as RAID groups and volumes over NBD, manage it over SNMP.
     Agent(Box<agent_cmd::AgentArgs>),
     /// Run the station: learn units from their notifications and keep the inventory.
-    Station(station_cmd::StationArgs),
+    Station(Box<station_cmd::StationArgs>),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -72,7 +72,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Agent(args) => agent_cmd::run(*args).await,
-            Command::Station(args) => station_cmd::run(args).await,
+            Command::Station(args) => station_cmd::run(*args).await,
         }
     });
     if let Err(e) = result {
