@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent};
-use dvsan_agent::discovery::{StationSource, resolve};
+use dvsan_agent::discovery::{StationSource, parse_station, resolve};
 use dvsan_snmp::NotifierConfig;
 use serde::Deserialize;
 
@@ -213,7 +213,7 @@ impl AgentArgs {
                 disks,
                 snmp_listen,
                 nbd_listen,
-                stations: Vec::new(),
+                stations: None,
                 stations_text,
                 trap_sinks: Vec::new(),
                 trap_community: self
@@ -238,12 +238,13 @@ impl AgentArgs {
 impl Resolved {
     /// Resolves stations and trap sinks.
     pub async fn settings(mut self) -> anyhow::Result<AgentSettings> {
-        if let Some(source) = &self.stations {
-            let found = resolve(source)
-                .await
-                .with_context(|| format!("stations: {}", self.settings.stations_text))?;
-            self.settings.stations = found.into_iter().map(|a| (a.to_string(), a)).collect();
+        if let Some(StationSource::Static(list)) = &self.stations {
+            // Addresses are checked now; names are resolved by the unit.
+            for s in list {
+                parse_station(s).map_err(|e| anyhow::anyhow!("stations: {e}"))?;
+            }
         }
+        self.settings.stations = self.stations;
         if !self.trap_sinks.is_empty() {
             let found = resolve(&StationSource::Static(self.trap_sinks.clone()))
                 .await

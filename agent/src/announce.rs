@@ -13,15 +13,19 @@
 //! trap sinks get plain TRAPs.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dvsan_snmp::dvsan_mib as m;
 use dvsan_snmp::if_mib::{IF_ADMIN_STATUS, IF_INDEX, IF_OPER_STATUS, Interfaces, OperStatus};
 use dvsan_snmp::system_group::SystemGroup;
-use dvsan_snmp::{Notifier, Oid, SinkOutcome, Value, VarBind};
+use dvsan_snmp::{
+    Credentials, Notifier, NotifyKind, Oid, Sink, SinkOutcome, UsmUser, Value, VarBind,
+};
 use tokio::sync::mpsc;
 
+use crate::discovery::StationDirectory;
 use crate::mib::{UnitContext, UnitEvent, group_state};
 use crate::storage::{DiskHealth, GroupState};
 
@@ -187,15 +191,57 @@ pub struct Announcer {
     pub ctx: UnitContext,
     /// sysName and uptime.
     pub system: Arc<SystemGroup>,
+    /// Where the stations come from, when they are looked up in DNS.
+    pub directory: Option<Arc<StationDirectory>>,
+    /// The user informs go as.
+    pub user: UsmUser,
+}
+
+/// The station sinks for `addrs`: informs as `user`.
+pub fn station_sinks(addrs: &[SocketAddr], user: &UsmUser) -> Vec<Sink> {
+    addrs
+        .iter()
+        .map(|addr| Sink {
+            name: addr.to_string(),
+            addr: *addr,
+            credentials: Credentials::V3(user.clone()),
+            kind: NotifyKind::Inform,
+        })
+        .collect()
 }
 
 impl Announcer {
     /// Sends `oid` with `varbinds` to stations and trap sinks at once.
+    /// When stations come from DNS and one did not acknowledge (or none
+    /// was known), the name is resolved again and stations new to the list
+    /// get the notification too.
     pub async fn send(&self, oid: &Oid, varbinds: &[VarBind]) -> Vec<SinkOutcome> {
         let (mut a, b) = tokio::join!(
             self.stations.notify(oid, varbinds),
             self.monitors.notify(oid, varbinds)
         );
+        if let Some(directory) = &self.directory
+            && (a.is_empty() || a.iter().any(|o| !o.delivered))
+        {
+            let known: Vec<SocketAddr> = self.stations.sinks().iter().map(|s| s.addr).collect();
+            match directory.refresh().await {
+                Ok(fresh) if fresh != known => {
+                    tracing::info!(stations = ?fresh, "stations re-resolved");
+                    let new: Vec<SocketAddr> = fresh
+                        .iter()
+                        .filter(|f| !known.contains(f))
+                        .copied()
+                        .collect();
+                    self.stations.set_sinks(station_sinks(&fresh, &self.user));
+                    if !new.is_empty() {
+                        let sinks = station_sinks(&new, &self.user);
+                        a.extend(self.stations.notify_sinks(&sinks, oid, varbinds).await);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "re-resolving the stations failed"),
+            }
+        }
         a.extend(b);
         a
     }

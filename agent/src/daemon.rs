@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::announce::{Announcer, Lifecycle, LinkState};
+use crate::announce::{Announcer, Lifecycle, LinkState, station_sinks};
+use crate::discovery::{StationDirectory, StationSource};
 use crate::exports::VolumeExports;
 use crate::mib::{UnitContext, UnitInfo, dvsan_module};
 use crate::storage::{DiskSpec, StorageError, Unit};
@@ -51,9 +52,9 @@ pub struct AgentSettings {
     pub snmp_listen: SocketAddr,
     /// NBD server address.
     pub nbd_listen: SocketAddr,
-    /// Stations to announce to (informs), as resolved addresses with the
-    /// text they were given as.
-    pub stations: Vec<(String, SocketAddr)>,
+    /// Stations to announce to (informs): addresses, or a DNS SRV domain
+    /// re-resolved when sends fail.
+    pub stations: Option<StationSource>,
     /// How the stations were configured, for dvsanUnitStationAddress.
     pub stations_text: String,
     /// Monitoring tools that get plain traps.
@@ -305,7 +306,20 @@ impl RunningAgent {
             boots = engine.engine_boots(),
             "SNMP engine"
         );
-        let first_station = settings.stations.first().map(|(_, a)| *a);
+        let directory = match settings.stations.clone() {
+            Some(source) => {
+                let directory = StationDirectory::new(source);
+                if let Err(e) = directory.refresh().await {
+                    // The unit serves anyway; a later send re-resolves.
+                    tracing::error!(error = %e, "no station found; announcing to none for now");
+                }
+                Some(Arc::new(directory))
+            }
+            None => None,
+        };
+        let first_station = directory
+            .as_ref()
+            .and_then(|d| d.stations().first().copied());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let info = Arc::new(RwLock::new(UnitInfo {
             default_name: host_name(),
@@ -370,18 +384,9 @@ impl RunningAgent {
             started,
         )
         .await?;
-        stations.set_sinks(
-            settings
-                .stations
-                .iter()
-                .map(|(name, addr)| Sink {
-                    name: name.clone(),
-                    addr: *addr,
-                    credentials: Credentials::V3(settings.user.clone()),
-                    kind: NotifyKind::Inform,
-                })
-                .collect(),
-        );
+        if let Some(d) = &directory {
+            stations.set_sinks(station_sinks(&d.stations(), &settings.user));
+        }
         let monitors = Notifier::new(
             NotifierConfig {
                 bind: bind_any(settings.trap_sinks.first().map(|(_, a)| *a)),
@@ -408,6 +413,8 @@ impl RunningAgent {
             monitors: Arc::new(monitors),
             ctx: ctx.clone(),
             system: Arc::clone(&system),
+            directory,
+            user: settings.user.clone(),
         };
 
         let mut watch = settings.watch_interfaces.clone();

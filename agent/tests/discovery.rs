@@ -4,7 +4,8 @@
 //! and a dead server each give a clear one-line error, a target without an
 //! address is skipped, the directory sees changes on refresh and keeps its
 //! list when DNS goes away; and static `HOST[:PORT]` entries parse and
-//! resolve without DNS.
+//! resolve without DNS. A unit started with `--station-domain` sends its
+//! coldStart to both stations the SRV records name.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
@@ -53,8 +54,12 @@ struct Dns {
 }
 
 async fn dns_server() -> Dns {
+    dns_server_with(ZONE).await
+}
+
+async fn dns_server_with(zone_text: &str) -> Dns {
     let origin = Name::from_ascii("san.test.").unwrap();
-    let (origin, records) = Parser::new(ZONE, None, Some(origin))
+    let (origin, records) = Parser::new(zone_text, None, Some(origin))
         .parse()
         .expect("test zone parses");
     let zone = Arc::new(
@@ -302,4 +307,91 @@ async fn static_sources_resolve_without_dns() {
 
     let e = resolve(&source(&[])).await.unwrap_err();
     assert!(matches!(e, DiscoveryError::NoStations), "{e}");
+}
+
+/// The unit's coldStart goes to every station the SRV records name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_srv_targets_get_the_units_cold_start() {
+    use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent};
+    use dvsan_snmp::{EngineIdentity, NotifierConfig, ReceiverConfig, TrapReceiver, UsmUser};
+
+    let user = UsmUser::sha256_aes("dvsanadmin", "auth-pass-123", "priv-pass-456").unwrap();
+    let mut receivers = Vec::new();
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        receivers.push(
+            TrapReceiver::bind(ReceiverConfig {
+                listen: format!("{ip}:0").parse().unwrap(),
+                engine: EngineIdentity::ephemeral().unwrap(),
+                users: vec![user.clone()],
+                communities: vec![],
+                recv_buffer: 1 << 20,
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let zone = format!(
+        "$ORIGIN san.test.\n$TTL 60\n\
+         @ IN SOA ns.san.test. admin.san.test. 1 60 60 600 60\n\
+         @ IN NS ns.san.test.\nns IN A 127.0.0.1\n\
+         st1 IN A 127.0.0.2\nst2 IN A 127.0.0.3\n\
+         _dvsan-station._udp IN SRV 10 0 {} st1.san.test.\n\
+         _dvsan-station._udp IN SRV 20 0 {} st2.san.test.\n",
+        receivers[0].local_addr().port(),
+        receivers[1].local_addr().port()
+    );
+    let dns = dns_server_with(&zone).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = AgentSettings {
+        name: Some("unit-srv".into()),
+        data_dir: dir.path().join("data"),
+        disks: (1..=3)
+            .map(|i| DiskArg {
+                path: dir.path().join(format!("d{i}.img")),
+                size: Some(8 << 20),
+            })
+            .collect(),
+        snmp_listen: addr("127.0.0.1:0"),
+        nbd_listen: addr("127.0.0.1:0"),
+        stations: Some(srv("san.test", dns.addr)),
+        stations_text: "_dvsan-station._udp.san.test".into(),
+        trap_sinks: vec![],
+        trap_community: "public".into(),
+        user,
+        read_community: None,
+        write_community: None,
+        low_threshold: 10,
+        watch_interfaces: vec![],
+        sysfs_net: "/sys/class/net".into(),
+        inform: NotifierConfig::default(),
+        shutdown_wait: Duration::from_secs(2),
+    };
+    let mut agent = RunningAgent::start(settings).await.unwrap();
+    for r in &receivers {
+        let n = tokio::time::timeout(Duration::from_secs(10), r.recv())
+            .await
+            .expect("a coldStart at every station")
+            .unwrap();
+        assert_eq!(n.trap_oid.to_string(), "1.3.6.1.6.3.1.1.5.1");
+        assert!(n.inform);
+    }
+    let outcomes = agent.cold_start().await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.delivered), "{outcomes:?}");
+    // And the linkDown at shutdown, acknowledged by both (a receiver
+    // acknowledges while it is being read).
+    let receive = async {
+        let mut oids = Vec::new();
+        for r in &receivers {
+            let n = tokio::time::timeout(Duration::from_secs(5), r.recv())
+                .await
+                .expect("a linkDown at every station")
+                .unwrap();
+            oids.push(n.trap_oid.to_string());
+        }
+        oids
+    };
+    let (down, oids) = tokio::join!(agent.shutdown(), receive);
+    assert_eq!(oids, ["1.3.6.1.6.3.1.1.5.3"; 2]);
+    assert_eq!(down.iter().filter(|o| o.delivered).count(), 2, "{down:?}");
 }

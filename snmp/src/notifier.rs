@@ -145,6 +145,16 @@ impl Notifier {
     /// returns when each has been delivered or given up.
     pub async fn notify(&self, trap_oid: &Oid, varbinds: &[VarBind]) -> Vec<SinkOutcome> {
         let sinks = Arc::clone(&self.sinks.read().unwrap_or_else(|e| e.into_inner()));
+        self.notify_sinks(&sinks, trap_oid, varbinds).await
+    }
+
+    /// Like [`Notifier::notify`], to `sinks` instead of the current ones.
+    pub async fn notify_sinks(
+        &self,
+        sinks: &[Sink],
+        trap_oid: &Oid,
+        varbinds: &[VarBind],
+    ) -> Vec<SinkOutcome> {
         let uptime = self.uptime();
         let mut tasks = Vec::with_capacity(sinks.len());
         for sink in sinks.iter() {
