@@ -240,6 +240,11 @@ impl NetSnmp {
     /// user (sent as any of `sender_engines`, hex engine IDs, for v3
     /// traps), one line each: `NOTE <trap type>|<pdu type>|<security>|<peer>|<bindings>`.
     pub fn snmptrapd(&self, sender_engines: &[&str]) -> Daemon {
+        self.snmptrapd_via(&[], sender_engines)
+    }
+
+    /// The same, started through `prefix` (e.g. `ip netns exec NS`).
+    pub fn snmptrapd_via(&self, prefix: &[&str], sender_engines: &[&str]) -> Daemon {
         require_tool("snmptrapd", "snmptrapd");
         let conf = self.dir().join("snmptrapd.conf");
         let mut text = format!(
@@ -254,7 +259,15 @@ impl NetSnmp {
         std::fs::write(&conf, text).expect("write snmptrapd.conf");
         let port = free_udp_port();
         let log = self.dir().join(format!("snmptrapd-{port}.log"));
-        let child = Command::new("snmptrapd")
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg("snmptrapd");
+                c
+            }
+            None => Command::new("snmptrapd"),
+        };
+        let child = cmd
             .env("SNMP_PERSISTENT_DIR", self.dir())
             .env("MIBS", "")
             .args(["-f", "-C", "-n", "-On", "-m", ""])
