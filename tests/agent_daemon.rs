@@ -175,7 +175,7 @@ fn a_unit_announces_itself_is_configured_by_snmpset_and_serves_its_volumes() {
         "{cold}"
     );
 
-    configure(&tools, &agent, 1);
+    configure(&tools, &agent, 5);
 
     // Every row, with DVSAN-MIB's names and the right values.
     let text = walk(&tools, &agent, &mibs);
@@ -184,7 +184,8 @@ fn a_unit_announces_itself_is_configured_by_snmpset_and_serves_its_volumes() {
         "DVSAN-MIB::dvsanDiskState.3 = INTEGER: ok(1)",
         "DVSAN-MIB::dvsanDiskRaidGroup.2 = Gauge32: 1",
         "DVSAN-MIB::dvsanRaidGroupName.1 = STRING: r5",
-        "DVSAN-MIB::dvsanRaidGroupLevel.1 = INTEGER: linear(1)",
+        "DVSAN-MIB::dvsanRaidGroupLevel.1 = INTEGER: raid5(5)",
+        "DVSAN-MIB::dvsanRaidGroupChunkSize.1 = Gauge32: 64 KiB",
         "DVSAN-MIB::dvsanRaidGroupMembers.1 = STRING: 1,2,3",
         "DVSAN-MIB::dvsanRaidGroupState.1 = INTEGER: optimal(1)",
         "DVSAN-MIB::dvsanRaidGroupRowStatus.1 = INTEGER: active(1)",
@@ -456,7 +457,7 @@ fn engine_boots_grow_and_a_killed_unit_comes_back_whole() {
         stdout(&out).trim().to_string()
     };
     assert_eq!(boots(&agent), "1");
-    configure(&tools, &agent, 1);
+    configure(&tools, &agent, 5);
     let out = qemu_io(&agent, "vol1", "write -P 0x33 0 1M");
     assert!(out.status.success(), "{}", stderr(&out));
     let out = qemu_io(&agent, "vol1", "flush");

@@ -263,32 +263,39 @@ impl Disks {
     fn rows(&self) -> BTreeMap<u32, Cells> {
         let unit = &self.0.unit;
         let meta = unit.metadata();
-        unit.disks()
-            .iter()
-            .map(|d| {
-                let sb = d.superblock();
-                let group = meta
-                    .groups
-                    .iter()
-                    .find(|g| g.members.contains(&sb.disk))
-                    .map_or(0, |g| g.index);
-                let state = match unit.disk_health(sb.index) {
-                    Some(DiskHealth::Ok) | None => m::DiskState::Ok,
-                    Some(DiskHealth::Failed) => m::DiskState::Failed,
-                    Some(DiskHealth::Missing) => m::DiskState::Missing,
-                    Some(DiskHealth::Rebuilding) => m::DiskState::Rebuilding,
-                };
-                let cells = Cells::from([
-                    (2, text(d.path().display().to_string())),
+        let present = unit.disks();
+        let mut rows = BTreeMap::new();
+        // Every disk the unit records, present or not.
+        for r in &meta.disks {
+            let disk = present.iter().find(|d| d.superblock().disk == r.uuid);
+            let group = meta
+                .groups
+                .iter()
+                .find(|g| g.members.contains(&r.uuid))
+                .map_or(0, |g| g.index);
+            let state = match unit.disk_health(r.index) {
+                Some(DiskHealth::Ok) => m::DiskState::Ok,
+                Some(DiskHealth::Failed) => m::DiskState::Failed,
+                Some(DiskHealth::Rebuilding) => m::DiskState::Rebuilding,
+                Some(DiskHealth::Missing) | None => m::DiskState::Missing,
+            };
+            let path = disk.map_or_else(
+                || "(missing)".to_owned(),
+                |d| d.path().display().to_string(),
+            );
+            rows.insert(
+                r.index,
+                Cells::from([
+                    (2, text(path)),
                     (3, text("")),
-                    (4, text(sb.disk.to_string())),
-                    (5, Value::Gauge32(mib(d.size()))),
+                    (4, text(r.uuid.to_string())),
+                    (5, Value::Gauge32(mib(r.size))),
                     (6, Value::Integer(state.as_i32())),
                     (7, Value::Gauge32(group)),
-                ]);
-                (sb.index, cells)
-            })
-            .collect()
+                ]),
+            );
+        }
+        rows
     }
 }
 

@@ -15,6 +15,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -50,7 +51,15 @@ pub struct Disk {
     file: File,
     size: u64,
     superblock: Superblock,
+    /// Out of service: an I/O error was seen, or the metadata says so. RAID
+    /// layouts no longer read or write it; nothing clears it but a restart.
+    failed: AtomicBool,
+    /// Test hook: every I/O from now on fails with EIO.
+    broken: AtomicBool,
 }
+
+/// Linux's EIO.
+const EIO: i32 = 5;
 
 fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StorageError {
     let context = format!("{what} {}", path.display());
@@ -109,6 +118,8 @@ impl Disk {
             size: size.max(current),
             file,
             superblock,
+            failed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         })
     }
 
@@ -149,6 +160,8 @@ impl Disk {
             file,
             size,
             superblock,
+            failed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         })
     }
 
@@ -172,9 +185,35 @@ impl Disk {
         &self.superblock
     }
 
+    /// Whether the disk is out of service: an I/O error was seen on it, or
+    /// the metadata records it as a failed member of its group.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Takes the disk out of service until the next restart.
+    pub(crate) fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Makes every later I/O on this disk (data, metadata, sync) fail with
+    /// EIO, as a dying disk would. For tests.
+    #[doc(hidden)]
+    pub fn fail_for_test(&self) {
+        self.broken.store(true, Ordering::Release);
+    }
+
+    fn alive(&self, what: &str) -> Result<(), StorageError> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(io(&self.path, what)(std::io::Error::from_raw_os_error(EIO)));
+        }
+        Ok(())
+    }
+
     /// Reads `buf.len()` bytes at `offset` of the data area.
     pub fn read_data(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         self.check(offset, buf.len() as u64)?;
+        self.alive("reading")?;
         self.file
             .read_exact_at(buf, DATA_OFFSET + offset)
             .map_err(io(&self.path, "reading"))
@@ -183,6 +222,7 @@ impl Disk {
     /// Writes `buf` at `offset` of the data area.
     pub fn write_data(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
         self.check(offset, buf.len() as u64)?;
+        self.alive("writing")?;
         self.file
             .write_all_at(buf, DATA_OFFSET + offset)
             .map_err(io(&self.path, "writing"))
@@ -203,11 +243,13 @@ impl Disk {
 
     /// Makes every write so far durable.
     pub fn sync(&self) -> Result<(), StorageError> {
+        self.alive("syncing")?;
         self.file.sync_data().map_err(io(&self.path, "syncing"))
     }
 
     /// Raw access to the metadata slots.
     pub(crate) fn read_slot(&self, slot: usize, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.alive("reading metadata of")?;
         self.file
             .read_exact_at(buf, SLOT_OFFSETS[slot])
             .map_err(io(&self.path, "reading metadata of"))
@@ -220,6 +262,7 @@ impl Disk {
                 buf.len()
             )));
         }
+        self.alive("writing metadata of")?;
         self.file
             .write_all_at(buf, SLOT_OFFSETS[slot])
             .map_err(io(&self.path, "writing metadata of"))?;

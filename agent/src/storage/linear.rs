@@ -1,60 +1,74 @@
-//! Linear layout: the members' data areas one after the other.
+//! Linear layout: the members' data areas one after the other. No
+//! redundancy: with a member lost, the group fails.
 
 use std::sync::Arc;
 
-use crate::storage::disk::Disk;
+use crate::storage::layout::{Members, check_range};
 use crate::storage::{ALIGNMENT, StorageError};
 
 /// A linear group's address map.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Linear {
-    /// Members and the usable bytes of each (aligned down).
-    members: Vec<(Arc<Disk>, u64)>,
+    members: Arc<Members>,
+    /// Usable bytes of each member (aligned down; 0 for a missing one, whose
+    /// absence fails every I/O anyway).
+    sizes: Vec<u64>,
+    capacity: u64,
 }
 
 impl Linear {
-    /// The map over `members`, in order.
-    pub fn new(members: Vec<Arc<Disk>>) -> Self {
+    /// The map over `members`, in order, holding `capacity` bytes.
+    pub(crate) fn new(members: Arc<Members>, capacity: u64) -> Self {
+        let sizes = (0..members.len())
+            .map(|m| {
+                members
+                    .disk(m)
+                    .map_or(0, |d| d.data_size() / ALIGNMENT * ALIGNMENT)
+            })
+            .collect();
         Linear {
-            members: members
-                .into_iter()
-                .map(|d| {
-                    let usable = d.data_size() / ALIGNMENT * ALIGNMENT;
-                    (d, usable)
-                })
-                .collect(),
+            members,
+            sizes,
+            capacity,
         }
+    }
+
+    pub(crate) fn members(&self) -> &Members {
+        &self.members
     }
 
     /// Usable bytes.
     pub fn capacity(&self) -> u64 {
-        self.members.iter().map(|(_, n)| n).sum()
+        self.capacity
     }
 
-    /// Calls `f(disk, disk_offset, position_in_request, len)` for each
+    /// Calls `f(member, member_offset, position_in_request, len)` for each
     /// piece of the group range `[offset, offset + len)`.
-    pub fn map(
+    fn map(
         &self,
         offset: u64,
         len: u64,
-        mut f: impl FnMut(&Disk, u64, u64, u64) -> Result<(), StorageError>,
+        mut f: impl FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
+        check_range(offset, len, self.capacity)?;
+        self.members.check()?;
         let mut start = 0u64;
         let mut done = 0u64;
-        for (disk, usable) in &self.members {
+        for (m, usable) in self.sizes.iter().enumerate() {
             let end = start + usable;
             let at = offset + done;
             if done < len && at < end {
                 let n = (end - at).min(len - done);
-                f(disk, at - start, done, n)?;
+                if !f(m, at - start, done as usize, n as usize)? {
+                    return Err(self.members.failed_error());
+                }
                 done += n;
             }
             start = end;
         }
         if done < len {
             return Err(StorageError::Invalid(format!(
-                "{len} bytes at {offset} lie past the group's {} bytes",
-                self.capacity()
+                "{len} bytes at {offset} lie past the members' data areas"
             )));
         }
         Ok(())
@@ -62,28 +76,22 @@ impl Linear {
 
     /// Reads into `buf` from the group range at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |disk, at, pos, n| {
-            disk.read_data(&mut buf[pos as usize..(pos + n) as usize], at)
+        self.map(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members.read(m, &mut buf[pos..pos + n], at)
         })
     }
 
     /// Writes `buf` to the group range at `offset`.
     pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |disk, at, pos, n| {
-            disk.write_data(&buf[pos as usize..(pos + n) as usize], at)
+        self.map(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members.write(m, &buf[pos..pos + n], at)
         })
     }
 
     /// Writes zeros over the group range.
     pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
-        self.map(offset, len, |disk, at, _, n| disk.zero_data(at, n))
-    }
-
-    /// Makes every member's writes durable.
-    pub fn sync(&self) -> Result<(), StorageError> {
-        for (disk, _) in &self.members {
-            disk.sync()?;
-        }
-        Ok(())
+        self.map(offset, len, |m, at, _, n| {
+            self.members.zero(m, at, n as u64)
+        })
     }
 }

@@ -47,6 +47,24 @@ pub struct GroupRecord {
     pub members: Vec<Uuid>,
     /// Usable bytes.
     pub capacity: u64,
+    /// Members out of service, by UUID: their data is stale and must not be
+    /// trusted when they come back. A member is recorded here before the
+    /// first write it misses (only for levels with redundancy; a linear or
+    /// RAID 0 group simply fails).
+    #[serde(default)]
+    pub failed: Vec<Uuid>,
+}
+
+/// A disk of the unit as recorded, so that one missing at startup is still
+/// known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskRecord {
+    /// dvsanDiskIndex.
+    pub index: u32,
+    /// The disk's UUID (its superblock's).
+    pub uuid: Uuid,
+    /// Its size in bytes, dvsan's area included.
+    pub size: u64,
 }
 
 /// A volume as recorded.
@@ -99,6 +117,10 @@ pub struct Metadata {
     /// Free-capacity percentage under which capacityLow is sent.
     #[serde(default)]
     pub low_threshold: Option<u32>,
+    /// The unit's disks (empty in metadata written before disks were
+    /// recorded; filled in from the disks present at the next open).
+    #[serde(default)]
+    pub disks: Vec<DiskRecord>,
     /// RAID groups.
     pub groups: Vec<GroupRecord>,
     /// Volumes.
@@ -120,7 +142,7 @@ fn decode_slot(buf: &[u8]) -> Option<Metadata> {
     (meta.generation == generation).then_some(meta)
 }
 
-fn encode_slot(meta: &Metadata) -> Result<Vec<u8>, StorageError> {
+pub(crate) fn encode_slot(meta: &Metadata) -> Result<Vec<u8>, StorageError> {
     let payload = serde_json::to_vec(meta)
         .map_err(|e| StorageError::Invalid(format!("encoding metadata: {e}")))?;
     let mut buf = Vec::with_capacity(HEADER + payload.len());
@@ -132,13 +154,17 @@ fn encode_slot(meta: &Metadata) -> Result<Vec<u8>, StorageError> {
     Ok(buf)
 }
 
-/// The newest valid metadata on any of `disks`, with the slot it is in.
+/// The newest valid metadata on any of `disks`, with the slot it is in. A
+/// disk whose slots cannot be read is passed over (with a warning).
 pub fn read_newest(disks: &[&Disk]) -> Result<Option<(Metadata, usize)>, StorageError> {
     let mut best: Option<(Metadata, usize)> = None;
     let mut buf = vec![0u8; SLOT_SIZE as usize];
     for disk in disks {
         for slot in 0..2 {
-            disk.read_slot(slot, &mut buf)?;
+            if let Err(e) = disk.read_slot(slot, &mut buf) {
+                tracing::warn!(disk = %disk.path().display(), error = %e, "metadata slot unreadable");
+                continue;
+            }
             if let Some(meta) = decode_slot(&buf)
                 && best
                     .as_ref()
@@ -172,6 +198,7 @@ mod tests {
             generation: 7,
             name: None,
             low_threshold: None,
+            disks: vec![],
             groups: vec![],
             volumes: vec![],
         };

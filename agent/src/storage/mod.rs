@@ -4,21 +4,34 @@
 //! callers run it off the async reactor (the NBD server's worker threads).
 //! Creating and deleting volumes and groups only changes metadata, which is
 //! replicated on every disk, so a restart reassembles everything from the
-//! disks alone ([`Unit::open`]).
+//! disks alone ([`Unit::open`]), even with disks missing: a group that has
+//! lost no more members than its level survives runs degraded, serving the
+//! lost members' data from redundancy (`layout.rs` and one file per level).
 
 pub mod disk;
+pub mod gf256;
+pub mod layout;
 pub mod linear;
 pub mod metadata;
+mod parity;
+pub mod raid0;
+pub mod raid1;
+pub mod raid10;
+pub mod raid5;
+pub mod raid6;
 pub mod volume;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
 use crate::storage::disk::Disk;
-use crate::storage::linear::Linear;
-use crate::storage::metadata::{AccessRecord, GroupRecord, Level, Metadata, VolumeRecord};
+use crate::storage::layout::Layout;
+use crate::storage::metadata::{
+    AccessRecord, DiskRecord, GroupRecord, Level, Metadata, VolumeRecord,
+};
 pub use crate::storage::volume::{REGION, Volume};
 
 /// Volumes start and end on multiples of this in their group.
@@ -143,15 +156,11 @@ pub fn check_name(name: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Usable bytes of a group of `level` over members with these data sizes.
+/// Usable bytes of a group of `level` with stripe `chunk` (0: the default
+/// 64 KiB) over members with these data sizes; a multiple of [`ALIGNMENT`].
+/// Checks the member count and the chunk (see [`layout::capacity`]).
 pub fn group_capacity(level: Level, chunk: u64, sizes: &[u64]) -> Result<u64, StorageError> {
-    let _ = chunk;
-    match level {
-        Level::Linear => Ok(sizes.iter().map(|s| s / ALIGNMENT * ALIGNMENT).sum()),
-        other => Err(StorageError::Invalid(format!(
-            "RAID level {other:?} is not built yet"
-        ))),
-    }
+    layout::capacity(level, chunk, sizes)
 }
 
 /// Where a new volume of `size` bytes goes in `group`: the first free run.
@@ -213,7 +222,10 @@ pub(crate) struct MetaState {
 
 impl Core {
     /// Writes a new generation of the metadata built by `change` into the
-    /// other slot of every disk. Nothing changes when `change` fails.
+    /// other slot of every disk in service. Nothing changes when `change`
+    /// fails. A disk that fails the write is taken out of service (its
+    /// group, if any, records that before its next write); the update
+    /// stands as long as one disk took it.
     pub(crate) fn update<T>(
         &self,
         change: impl FnOnce(&mut Metadata) -> Result<T, StorageError>,
@@ -223,8 +235,29 @@ impl Core {
         let out = change(&mut next)?;
         next.generation = state.meta.generation + 1;
         let slot = 1 - state.slot;
-        let disks: Vec<&Disk> = self.disks.iter().map(|d| &**d).collect();
-        metadata::write_all(&disks, &next, slot)?;
+        let buf = metadata::encode_slot(&next)?;
+        let mut written = 0;
+        let mut error = None;
+        for disk in self.disks.iter().filter(|d| !d.is_failed()) {
+            match disk.write_slot(slot, &buf) {
+                Ok(()) => written += 1,
+                Err(e @ StorageError::Io { .. }) => {
+                    tracing::warn!(
+                        disk = %disk.path().display(),
+                        error = %e,
+                        "metadata write failed; disk out of service"
+                    );
+                    disk.mark_failed();
+                    error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if written == 0 {
+            return Err(error.unwrap_or_else(|| {
+                StorageError::Invalid("no disk in service to hold the metadata".into())
+            }));
+        }
         state.meta = next;
         state.slot = slot;
         Ok(out)
@@ -238,29 +271,18 @@ impl Core {
             .clone()
     }
 
-    fn group_layout(&self, group: &GroupRecord) -> Result<Linear, StorageError> {
-        let members = group
+    fn disk_by_uuid(&self, uuid: &Uuid) -> Option<&Arc<Disk>> {
+        self.disks.iter().find(|d| d.superblock().disk == *uuid)
+    }
+
+    /// Which members of `group` are out of service: missing, failed, or
+    /// recorded as failed.
+    fn lost_members(&self, group: &GroupRecord) -> Vec<bool> {
+        group
             .members
             .iter()
-            .map(|u| {
-                self.disks
-                    .iter()
-                    .find(|d| d.superblock().disk == *u)
-                    .cloned()
-                    .ok_or_else(|| {
-                        StorageError::Corrupt(format!(
-                            "group {}: member disk {u} is missing",
-                            group.name
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        match group.level {
-            Level::Linear => Ok(Linear::new(members)),
-            other => Err(StorageError::Invalid(format!(
-                "RAID level {other:?} is not built yet"
-            ))),
-        }
+            .map(|u| group.failed.contains(u) || self.disk_by_uuid(u).is_none_or(|d| d.is_failed()))
+            .collect()
     }
 }
 
@@ -270,7 +292,10 @@ pub struct Unit {
     core: Arc<Core>,
     /// Volumes opened for I/O: one object per volume, so that every user
     /// shares one allocation map.
-    open: Mutex<std::collections::BTreeMap<String, Arc<Volume>>>,
+    open: Mutex<BTreeMap<String, Arc<Volume>>>,
+    /// Groups' layouts by group index, built at first use: one per group,
+    /// shared by its volumes (RAID 5/6 stripe locks span volumes).
+    layouts: Mutex<BTreeMap<u32, Layout>>,
 }
 
 impl Unit {
@@ -292,30 +317,46 @@ impl Unit {
             generation: 1,
             name: None,
             low_threshold: None,
+            disks: disks.iter().map(|d| record_of(d)).collect(),
             groups: vec![],
             volumes: vec![],
         };
         let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
         metadata::write_all(&refs, &meta, 0)?;
-        Ok(Unit {
-            core: Arc::new(Core {
-                disks,
-                meta: Mutex::new(MetaState { meta, slot: 0 }),
-            }),
-            open: Mutex::default(),
-        })
+        Ok(Unit::assemble(disks, meta, 0))
     }
 
-    /// Reassembles a unit from its disks alone.
+    fn assemble(disks: Vec<Arc<Disk>>, meta: Metadata, slot: usize) -> Unit {
+        Unit {
+            core: Arc::new(Core {
+                disks,
+                meta: Mutex::new(MetaState { meta, slot }),
+            }),
+            open: Mutex::default(),
+            layouts: Mutex::default(),
+        }
+    }
+
+    /// Reassembles a unit from its disks alone. A path that cannot be
+    /// opened or holds no dvsan superblock is skipped with a warning (the
+    /// caller may pass every disk it was configured with); a disk of
+    /// another unit, or the same disk twice, is refused. Groups missing
+    /// members come up degraded or failed (see [`Unit::group_health`]).
     pub fn open(paths: &[&Path]) -> Result<Unit, StorageError> {
-        let disks = paths
-            .iter()
-            .map(|p| Disk::open(p).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut disks: Vec<Arc<Disk>> = Vec::new();
+        for path in paths {
+            match Disk::open(path) {
+                Ok(d) => disks.push(Arc::new(d)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping disk");
+                }
+            }
+        }
         let Some(first) = disks.first() else {
-            return Err(StorageError::Invalid(
-                "a unit needs at least one disk".into(),
-            ));
+            return Err(StorageError::Invalid(format!(
+                "none of the {} disk paths holds a dvsan disk",
+                paths.len()
+            )));
         };
         let unit = first.superblock().unit;
         if let Some(stranger) = disks.iter().find(|d| d.superblock().unit != unit) {
@@ -325,16 +366,58 @@ impl Unit {
                 stranger.superblock().unit
             )));
         }
+        for (i, d) in disks.iter().enumerate() {
+            if let Some(twin) = disks[..i]
+                .iter()
+                .find(|t| t.superblock().disk == d.superblock().disk)
+            {
+                return Err(StorageError::Invalid(format!(
+                    "{} and {} are the same disk {}",
+                    twin.path().display(),
+                    d.path().display(),
+                    d.superblock().disk
+                )));
+            }
+        }
         let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
-        let (meta, slot) = metadata::read_newest(&refs)?
+        let (mut meta, slot) = metadata::read_newest(&refs)?
             .ok_or_else(|| StorageError::Corrupt("no valid metadata on any disk".into()))?;
-        Ok(Unit {
-            core: Arc::new(Core {
-                disks,
-                meta: Mutex::new(MetaState { meta, slot }),
-            }),
-            open: Mutex::default(),
-        })
+        if meta.disks.is_empty() {
+            // Written before disks were recorded: the next update records
+            // those present.
+            meta.disks = disks.iter().map(|d| record_of(d)).collect();
+            meta.disks.sort_by_key(|d| d.index);
+        }
+        // Members the metadata says failed have stale data: keep them out.
+        for g in &meta.groups {
+            for u in &g.failed {
+                if let Some(d) = disks.iter().find(|d| d.superblock().disk == *u) {
+                    d.mark_failed();
+                }
+            }
+        }
+        for d in &disks {
+            if !meta.disks.iter().any(|r| r.uuid == d.superblock().disk) {
+                tracing::warn!(
+                    disk = %d.path().display(),
+                    "disk carries the unit's superblock but is not in its metadata"
+                );
+            }
+        }
+        let unit = Unit::assemble(disks, meta, slot);
+        for g in unit.core.snapshot().groups {
+            match unit.group_health(g.index).map(|h| h.state) {
+                Some(GroupState::Optimal) | None => {}
+                Some(state) => tracing::warn!(
+                    group = g.index,
+                    name = %g.name,
+                    ?state,
+                    lost = ?unit.core.lost_members(&g),
+                    "RAID group is not optimal"
+                ),
+            }
+        }
+        Ok(unit)
     }
 
     /// The unit's UUID.
@@ -379,8 +462,15 @@ impl Unit {
                 return Err(StorageError::Invalid(format!("disk {i} is named twice")));
             }
         }
+        if let Some(d) = member_disks.iter().find(|d| d.is_failed()) {
+            return Err(StorageError::Invalid(format!(
+                "disk {} has failed",
+                d.superblock().index
+            )));
+        }
         let sizes: Vec<u64> = member_disks.iter().map(|d| d.data_size()).collect();
         let capacity = group_capacity(spec.level, spec.chunk, &sizes)?;
+        let chunk = layout::chunk_size(spec.level, spec.chunk)?;
         let uuids: Vec<Uuid> = member_disks.iter().map(|d| d.superblock().disk).collect();
         self.core.update(|meta| {
             if meta
@@ -407,9 +497,10 @@ impl Unit {
                 index: spec.index,
                 name: spec.name.clone(),
                 level: spec.level,
-                chunk: spec.chunk,
+                chunk,
                 members: uuids.clone(),
                 capacity,
+                failed: vec![],
             });
             Ok(())
         })
@@ -431,7 +522,12 @@ impl Unit {
             }
             meta.groups.retain(|g| g.index != index);
             Ok(())
-        })
+        })?;
+        self.layouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&index);
+        Ok(())
     }
 
     /// Renames a group.
@@ -455,23 +551,58 @@ impl Unit {
         })
     }
 
-    /// How a group is doing.
+    /// How a group is doing: Optimal with every member in service,
+    /// Degraded with members lost but no more than its level survives,
+    /// Failed beyond that.
     pub fn group_health(&self, index: u32) -> Option<GroupHealth> {
         let meta = self.core.snapshot();
-        meta.groups.iter().find(|g| g.index == index)?;
+        let g = meta.groups.iter().find(|g| g.index == index)?;
+        let lost = self.core.lost_members(g);
+        let state = if !lost.contains(&true) {
+            GroupState::Optimal
+        } else if layout::tolerates(g.level, &lost) {
+            GroupState::Degraded
+        } else {
+            GroupState::Failed
+        };
         Some(GroupHealth {
-            state: GroupState::Optimal,
+            state,
             rebuild_progress: 100,
         })
     }
 
-    /// How a disk is doing.
+    /// How a disk is doing: Failed once out of service (an I/O error, or
+    /// recorded as a failed member), Missing when recorded on the unit but
+    /// not found at startup.
     pub fn disk_health(&self, index: u32) -> Option<DiskHealth> {
-        self.core
+        if let Some(d) = self
+            .core
             .disks
             .iter()
             .find(|d| d.superblock().index == index)
-            .map(|_| DiskHealth::Ok)
+        {
+            return Some(if d.is_failed() {
+                DiskHealth::Failed
+            } else {
+                DiskHealth::Ok
+            });
+        }
+        let meta = self.core.snapshot();
+        meta.disks
+            .iter()
+            .any(|d| d.index == index)
+            .then_some(DiskHealth::Missing)
+    }
+
+    /// The layout of group `g`, shared by all its volumes.
+    fn layout(&self, g: &GroupRecord) -> Result<Layout, StorageError> {
+        let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = layouts.get(&g.index) {
+            return Ok(l.clone());
+        }
+        let layout = Layout::build(&self.core, g)?;
+        layouts.insert(g.index, layout.clone());
+        Ok(layout)
     }
 
     /// Free bytes in a group.
@@ -742,18 +873,23 @@ impl Unit {
         let core = Arc::get_mut(&mut self.core).ok_or_else(|| {
             StorageError::Invalid("disks can only be added while the unit starts".into())
         })?;
-        let unit = core.snapshot().unit;
+        let meta = core.snapshot();
         let index = core
             .disks
             .iter()
             .map(|d| d.superblock().index)
+            .chain(meta.disks.iter().map(|d| d.index))
             .max()
             .unwrap_or(0)
             + 1;
-        let disk = Disk::format(&spec.path, spec.size, unit, index)?;
+        let disk = Disk::format(&spec.path, spec.size, meta.unit, index)?;
+        let record = record_of(&disk);
         core.disks.push(Arc::new(disk));
         // A new generation on every disk, the new one included.
-        core.update(|_| Ok(()))
+        core.update(|meta| {
+            meta.disks.push(record);
+            Ok(())
+        })
     }
 
     /// Makes every acknowledged write to every open volume durable.
@@ -786,9 +922,17 @@ impl Unit {
             .iter()
             .find(|g| g.index == v.group)
             .ok_or_else(|| StorageError::Corrupt(format!("volume {name}: no group {}", v.group)))?;
-        let layout = self.core.group_layout(g)?;
+        let layout = self.layout(g)?;
         let volume = Arc::new(Volume::new(Arc::clone(&self.core), v.clone(), layout));
         open.insert(name.to_owned(), Arc::clone(&volume));
         Ok(Some(volume))
+    }
+}
+
+fn record_of(d: &Disk) -> DiskRecord {
+    DiskRecord {
+        index: d.superblock().index,
+        uuid: d.superblock().disk,
+        size: d.size(),
     }
 }

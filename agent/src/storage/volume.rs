@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use dvsan_nbd::consts::StateFlags;
 use dvsan_nbd::{BlockSizes, Export, ExportFlags, Extent};
 
-use crate::storage::linear::Linear;
+use crate::storage::layout::Layout;
 use crate::storage::metadata::VolumeRecord;
 use crate::storage::{Core, StorageError};
 
@@ -27,7 +27,7 @@ pub const REGION: u64 = 1 << 20;
 pub struct Volume {
     core: Arc<Core>,
     record: VolumeRecord,
-    layout: Linear,
+    layout: Layout,
     /// One bit per region: written since creation.
     allocated: Mutex<Vec<bool>>,
     /// Whether the map changed since it was last made durable.
@@ -37,7 +37,7 @@ pub struct Volume {
 }
 
 impl Volume {
-    pub(crate) fn new(core: Arc<Core>, record: VolumeRecord, layout: Linear) -> Self {
+    pub(crate) fn new(core: Arc<Core>, record: VolumeRecord, layout: Layout) -> Self {
         let size = record.size;
         let regions = size.div_ceil(REGION) as usize;
         let mut bits = vec![false; regions];

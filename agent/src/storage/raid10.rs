@@ -1,0 +1,94 @@
+//! RAID 10: RAID 0 over mirrored pairs. Members 2i and 2i+1 form pair i
+//! and hold the same bytes; data is striped in chunks round-robin over the
+//! pairs (as Linux md's raid10 "near 2" layout with an even member count).
+//! The group serves as long as every pair keeps one member.
+
+use std::sync::Arc;
+
+use crate::storage::StorageError;
+use crate::storage::layout::{Members, RoundRobin, check_range, for_chunks};
+
+/// A RAID 10 group's address map.
+#[derive(Debug)]
+pub struct Raid10 {
+    members: Arc<Members>,
+    chunk: u64,
+    /// Bytes used on every member.
+    per_member: u64,
+    turn: RoundRobin,
+}
+
+impl Raid10 {
+    pub(crate) fn new(members: Arc<Members>, chunk: u64, per_member: u64) -> Self {
+        Raid10 {
+            members,
+            chunk,
+            per_member,
+            turn: RoundRobin::default(),
+        }
+    }
+
+    pub(crate) fn members(&self) -> &Members {
+        &self.members
+    }
+
+    fn pairs(&self) -> usize {
+        self.members.len() / 2
+    }
+
+    /// Usable bytes.
+    pub fn capacity(&self) -> u64 {
+        self.per_member * self.pairs() as u64
+    }
+
+    /// Reads into `buf` from the group range at `offset`.
+    pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        check_range(offset, buf.len() as u64, self.capacity())?;
+        let first = self.turn.next(2);
+        for_chunks(
+            self.chunk,
+            self.pairs(),
+            offset,
+            buf.len() as u64,
+            |pair, at, pos, n| {
+                let piece = &mut buf[pos..pos + n];
+                for i in 0..2 {
+                    if self.members.read(2 * pair + (first + i) % 2, piece, at)? {
+                        return Ok(());
+                    }
+                }
+                Err(self.members.failed_error())
+            },
+        )
+    }
+
+    fn each(
+        &self,
+        offset: u64,
+        len: u64,
+        mut f: impl FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        check_range(offset, len, self.capacity())?;
+        self.members.settle()?;
+        for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, pos, n| {
+            f(2 * pair, at, pos, n)?;
+            f(2 * pair + 1, at, pos, n)?;
+            Ok(())
+        })?;
+        self.members.settle()
+    }
+
+    /// Writes `buf` to the group range at `offset`.
+    pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
+        self.each(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members.write(m, &buf[pos..pos + n], at)
+        })
+    }
+
+    /// Writes zeros over the group range.
+    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.each(offset, len, |m, at, _, n| {
+            self.members.zero(m, at, n as u64)
+        })
+    }
+}
