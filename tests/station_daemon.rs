@@ -5,73 +5,23 @@
 
 #[path = "../station/tests/support/simulated_unit.rs"]
 mod simulated_unit;
+mod support {
+    pub mod station_process;
+}
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dvsan_snmp::{Credentials, NotifyKind};
 use dvsan_station::{Inventory, UnitState};
 use simulated_unit::{AUTH, PRIV, USER, announcement, notifier_to, simulated_unit, user};
-
-fn dvsan() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dvsan"));
-    cmd.env_remove("DVSAN_SNMP_USER")
-        .env_remove("DVSAN_SNMP_AUTH_PASS")
-        .env_remove("DVSAN_SNMP_PRIV_PASS")
-        .env_remove("DVSAN_DB");
-    cmd
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the station and returns it with the address it listens on.
-fn start_station(db: &str) -> (Running, std::net::SocketAddr) {
-    let mut child = dvsan()
-        .args([
-            "station",
-            "--db",
-            db,
-            "--trap-listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "60",
-        ])
-        .args(["--snmp-user", USER])
-        .env("DVSAN_SNMP_AUTH_PASS", AUTH)
-        .env("DVSAN_SNMP_PRIV_PASS", PRIV)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start dvsan station");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("listening for notifications on ").nth(1) {
-                let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the station says where it listens");
-    (Running(child), addr.parse().expect("an address"))
-}
+use support::station_process::{dvsan, start_station};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_station_process_learns_a_unit_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let (mut station, trap_addr) = start_station(&db);
+    let (mut station, trap_addr) = start_station(&db, USER, AUTH, PRIV);
     let nbd = "127.0.0.1:10809";
     let (unit, _system) = simulated_unit(nbd);
     let notifier = notifier_to(trap_addr, Credentials::V3(user()), NotifyKind::Inform).await;

@@ -1,0 +1,65 @@
+//! `dvsan station` as a child process for end-to-end tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub fn dvsan() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dvsan"));
+    cmd.env_remove("DVSAN_SNMP_USER")
+        .env_remove("DVSAN_SNMP_AUTH_PASS")
+        .env_remove("DVSAN_SNMP_PRIV_PASS")
+        .env_remove("DVSAN_DB");
+    cmd
+}
+
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the station with SNMPv3 user `user` and returns it with the
+/// address it listens on for notifications.
+pub fn start_station(
+    db: &str,
+    user: &str,
+    auth: &str,
+    privacy: &str,
+) -> (Running, std::net::SocketAddr) {
+    let mut child = dvsan()
+        .args([
+            "station",
+            "--db",
+            db,
+            "--trap-listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "60",
+        ])
+        .args(["--snmp-user", user])
+        .env("DVSAN_SNMP_AUTH_PASS", auth)
+        .env("DVSAN_SNMP_PRIV_PASS", privacy)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start dvsan station");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening for notifications on ").nth(1) {
+                let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the station says where it listens");
+    (Running(child), addr.parse().expect("an address"))
+}
