@@ -16,9 +16,11 @@ FIO_SECS=${FIO_SECS:-8}
 DIR=${BENCH_DIR:-/tmp/nbd-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-nbd}
-P_DVSAN=${P_DVSAN:-10951}
-P_NBDKIT=${P_NBDKIT:-10952}
-P_QEMU=${P_QEMU:-10953}
+# Free TCP ports on loopback, picked now (override with P_DVSAN etc.).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P_DVSAN=${P_DVSAN:-$(free_port)}
+P_NBDKIT=${P_NBDKIT:-$(free_port)}
+P_QEMU=${P_QEMU:-$(free_port)}
 
 for t in nbdcopy nbdkit qemu-nbd fio python3; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
