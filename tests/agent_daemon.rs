@@ -344,12 +344,71 @@ fn a_unit_announces_itself_is_configured_by_snmpset_and_serves_its_volumes() {
         "a refused SET changed something"
     );
 
+    // A row made in steps (createAndWait, columns, active), and renames.
+    set_ok(&tools, &agent, &[&oid(4, 14, "3"), "i", "5"]);
+    let out = v3_run(&tools, "snmpget", &agent, &["-Oqv", &oid(4, 14, "3")]);
+    assert_eq!(stdout(&out).trim(), "3", "notReady until complete");
+    set_ok(
+        &tools,
+        &agent,
+        &[
+            &oid(4, 2, "3"),
+            "s",
+            "vol3",
+            &oid(4, 4, "3"),
+            "u",
+            "1",
+            &oid(4, 6, "3"),
+            "u",
+            "4",
+        ],
+    );
+    let out = v3_run(&tools, "snmpget", &agent, &["-Oqv", &oid(4, 14, "3")]);
+    assert_eq!(stdout(&out).trim(), "2", "notInService when complete");
+    assert!(!nbdinfo_list(&agent).contains("vol3"), "not a volume yet");
+    set_ok(&tools, &agent, &[&oid(4, 14, "3"), "i", "1"]);
+    set_ok(
+        &tools,
+        &agent,
+        &[
+            &oid(4, 2, "3"),
+            "s",
+            "vol3-renamed",
+            &oid(3, 2, "1"),
+            "s",
+            "main",
+        ],
+    );
+    let text = walk(&tools, &agent, &mibs);
+    assert!(
+        text.contains("dvsanVolumeName.3 = STRING: vol3-renamed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvsanVolumeRowStatus.3 = INTEGER: active(1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvsanRaidGroupName.1 = STRING: main"),
+        "{text}"
+    );
+
     // Growing and destroying by SET.
-    set_ok(&tools, &agent, &[&oid(4, 6, "2"), "u", "32"]);
+    // vol2 is hemmed in by vol3; vol3 has free space after it.
+    let out = set(&tools, &agent, &[&oid(4, 6, "2"), "u", "32"]);
+    assert!(
+        stdout(&out).contains("resourceUnavailable")
+            || stderr(&out).contains("resourceUnavailable")
+    );
+    set_ok(&tools, &agent, &[&oid(4, 6, "3"), "u", "32"]);
     set_ok(&tools, &agent, &[&oid(4, 14, "1"), "i", "6"]);
     let text = walk(&tools, &agent, &mibs);
     assert!(
-        text.contains("dvsanVolumeSize.2 = Gauge32: 32 MiB"),
+        text.contains("dvsanVolumeSize.3 = Gauge32: 32 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvsanVolumeSize.2 = Gauge32: 16 MiB"),
         "{text}"
     );
     assert!(!text.contains("dvsanVolumeName.1 "), "{text}");
