@@ -43,11 +43,15 @@ fn scratch() -> tempfile::TempDir {
 
 impl Rig {
     fn new(level: Level, n: usize, chunk: u64) -> (Rig, Unit) {
+        Rig::sized(level, n, chunk, DISK)
+    }
+
+    fn sized(level: Level, n: usize, chunk: u64, size: u64) -> (Rig, Unit) {
         let dir = scratch();
         let specs: Vec<DiskSpec> = (0..n)
             .map(|i| DiskSpec {
                 path: dir.path().join(format!("disk{i}.img")),
-                size: DISK,
+                size,
             })
             .collect();
         let unit = Unit::create(&specs).unwrap();
@@ -286,6 +290,10 @@ proptest! {
     fn raid6_matches_a_flat_model_with_p_and_q_in_step(n in 4usize..=8, chunk in chunk(), ops in ops()) {
         model_run(Level::Raid6, n, chunk, &ops);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
     /// Written, members lost, reopened: everything reads back, writes while
     /// degraded read back, across another reopen.
@@ -344,10 +352,11 @@ fn raid6_serves_with_any_two_members_missing() {
     let n = 5;
     for a in 0..n {
         for b in a + 1..n {
-            let (rig, unit) = Rig::new(Level::Raid6, n, 4096);
+            // 1 MiB of data per member: 3 MiB in all.
+            let (rig, unit) = Rig::sized(Level::Raid6, n, 4096, 2 * MIB);
             let mut model = vec![0u8; volume(&unit).size() as usize];
             let vol = volume(&unit);
-            for (i, o) in [0u64, 5000, 123_457, 2 * MIB + 77, 5 * MIB]
+            for (i, o) in [0u64, 5000, 123_457, 2 * MIB + 77, 3 * MIB - 9]
                 .iter()
                 .enumerate()
             {
@@ -363,7 +372,7 @@ fn raid6_serves_with_any_two_members_missing() {
             let vol = volume(&unit);
             check_contents(&vol, &model);
             apply(&vol, &mut model, 4000, 30_000, 99);
-            apply(&vol, &mut model, 3 * MIB + 1, 5, 98);
+            apply(&vol, &mut model, 2 * MIB + 1, 5, 98);
             check_contents(&vol, &model);
         }
     }
@@ -737,4 +746,45 @@ fn open_skips_paths_without_a_dvsan_disk() {
     assert!(e.to_string().contains("same disk"), "{e}");
     // Nothing usable at all is an error.
     assert!(Unit::open(&[junk.as_path(), nowhere.as_path()]).is_err());
+}
+
+#[test]
+fn a_disk_failing_a_metadata_write_is_left_out_and_the_update_stands() {
+    let (rig, unit) = Rig::new(Level::Raid1, 3, 0);
+    let vol = volume(&unit);
+    let mut model = vec![0u8; vol.size() as usize];
+    apply(&vol, &mut model, 0, 300_000, 7);
+    vol.flush().unwrap();
+    member(&unit, 2).fail_for_test();
+    // Metadata only: the failing disk drops out, the others take it.
+    unit.rename_group(1, "renamed").unwrap();
+    assert_eq!(unit.disk_health(3), Some(DiskHealth::Failed));
+    assert_eq!(state(&unit), GroupState::Degraded);
+    // The next write records it before it misses anything.
+    apply(&vol, &mut model, 5, 10, 8);
+    assert_eq!(
+        unit.metadata().groups[0].failed,
+        vec![member(&unit, 2).superblock().disk]
+    );
+    vol.flush().unwrap();
+    drop(vol);
+    drop(unit);
+    let unit = rig.open();
+    assert_eq!(unit.metadata().groups[0].name, "renamed");
+    assert_eq!(unit.disk_health(3), Some(DiskHealth::Failed));
+    check_contents(&volume(&unit), &model);
+    check_contents(&volume(&unit), &model);
+    // A failed disk cannot join a new group.
+    unit.delete_volume("v").unwrap();
+    unit.delete_group(1).unwrap();
+    let e = unit
+        .create_group(&GroupSpec {
+            index: 2,
+            name: "again".into(),
+            level: Level::Raid1,
+            chunk: 0,
+            members: vec![2, 3],
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("has failed"), "{e}");
 }
