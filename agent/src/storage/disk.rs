@@ -241,6 +241,23 @@ impl Disk {
         Ok(())
     }
 
+    /// Makes the data range read as zeros, quickly where the file system
+    /// can (a hole punched in a file), else by writing zeros.
+    pub fn discard_data(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.check(offset, len)?;
+        self.alive("zeroing")?;
+        let punched = rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+            DATA_OFFSET + offset,
+            len,
+        );
+        match punched {
+            Ok(()) => Ok(()),
+            Err(_) => self.zero_data(offset, len),
+        }
+    }
+
     /// Makes every write so far durable.
     pub fn sync(&self) -> Result<(), StorageError> {
         self.alive("syncing")?;

@@ -472,6 +472,22 @@ impl Unit {
         let capacity = group_capacity(spec.level, spec.chunk, &sizes)?;
         let chunk = layout::chunk_size(spec.level, spec.chunk)?;
         let uuids: Vec<Uuid> = member_disks.iter().map(|d| d.superblock().disk).collect();
+        if matches!(spec.level, Level::Raid5 | Level::Raid6) {
+            // Parity is updated by read-modify-write, so it must start out
+            // consistent with the data: every member starts as zeros. Only
+            // disks in no group are touched (checked again below, under the
+            // metadata lock; SETs are serialised, so nothing races this).
+            let meta = self.core.snapshot();
+            if !meta
+                .groups
+                .iter()
+                .any(|g| g.members.iter().any(|m| uuids.contains(m)))
+            {
+                for d in &member_disks {
+                    d.discard_data(0, d.data_size())?;
+                }
+            }
+        }
         self.core.update(|meta| {
             if meta
                 .groups

@@ -9,7 +9,7 @@
 //! FLUSH survives a crash. The same map answers NBD `base:allocation`.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dvsan_nbd::consts::StateFlags;
@@ -31,7 +31,9 @@ pub struct Volume {
     /// One bit per region: written since creation.
     allocated: Mutex<Vec<bool>>,
     /// Whether the map changed since it was last made durable.
-    dirty: Mutex<bool>,
+    dirty: AtomicBool,
+    /// Serialises making the map durable.
+    persisting: Mutex<()>,
     /// Its size in bytes (grows in place).
     size: AtomicU64,
 }
@@ -55,7 +57,8 @@ impl Volume {
             record,
             layout,
             allocated: Mutex::new(bits),
-            dirty: Mutex::new(false),
+            dirty: AtomicBool::new(false),
+            persisting: Mutex::new(()),
             size: AtomicU64::new(size),
         }
     }
@@ -153,7 +156,7 @@ impl Volume {
                         .zero(self.record.offset + offset + len, r_end - (offset + len))?;
                 }
                 bits[region as usize] = true;
-                *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                self.dirty.store(true, Ordering::Release);
             }
         }
         self.layout.write(buf, self.record.offset + offset)
@@ -162,11 +165,13 @@ impl Volume {
     /// Makes every acknowledged write durable: data first, then the map.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.layout.sync()?;
-        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
-        if *dirty {
+        // Never held together with the map's lock in the other order: a
+        // writer takes `allocated` and only stores to the atomic flag.
+        let _persisting = self.persisting.lock().unwrap_or_else(|e| e.into_inner());
+        if self.dirty.swap(false, Ordering::AcqRel) {
             let ranges = self.ranges();
             let uuid = self.record.uuid;
-            self.core.update(|meta| {
+            let result = self.core.update(|meta| {
                 let v = meta
                     .volumes
                     .iter_mut()
@@ -174,8 +179,11 @@ impl Volume {
                     .ok_or_else(|| StorageError::Invalid(format!("volume {uuid} was deleted")))?;
                 v.allocated = ranges;
                 Ok(())
-            })?;
-            *dirty = false;
+            });
+            if let Err(e) = result {
+                self.dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
         }
         Ok(())
     }
