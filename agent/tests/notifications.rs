@@ -14,10 +14,10 @@ use dvsan_snmp::{
 };
 
 async fn next(receiver: &TrapReceiver, what: &str) -> Notification {
-    tokio::time::timeout(Duration::from_secs(10), receiver.recv())
-        .await
-        .unwrap_or_else(|_| panic!("no {what}"))
-        .unwrap()
+    match tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await {
+        Ok(n) => n.unwrap(),
+        Err(_) => panic!("no {what}"),
+    }
 }
 
 /// The next notification that is `oid`, skipping others (bounded).

@@ -92,7 +92,7 @@ fn for_stripes(
 
 /// A RAID 5 or RAID 6 group's address map and write logic.
 #[derive(Debug)]
-pub(crate) struct Parity {
+pub struct Parity {
     members: Arc<Members>,
     /// Parity chunks per stripe: 1 (RAID 5) or 2 (RAID 6).
     parity: usize,

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use crate::storage::StorageError;
 use crate::storage::layout::Members;
 use crate::storage::parity::Parity;
 
@@ -27,29 +26,14 @@ impl Raid5 {
     pub(crate) fn new(members: Arc<Members>, chunk: u64, per_member: u64) -> Self {
         Raid5(Parity::new(members, 1, chunk, per_member))
     }
+}
 
-    pub(crate) fn members(&self) -> &Members {
-        self.0.members()
-    }
+/// Reads, writes and capacity are the parity engine's.
+impl std::ops::Deref for Raid5 {
+    type Target = Parity;
 
-    /// Usable bytes.
-    pub fn capacity(&self) -> u64 {
-        self.0.capacity()
-    }
-
-    /// Reads into `buf` from the group range at `offset`.
-    pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        self.0.read(buf, offset)
-    }
-
-    /// Writes `buf` to the group range at `offset`.
-    pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
-        self.0.write(buf, offset)
-    }
-
-    /// Writes zeros over the group range.
-    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
-        self.0.zero(offset, len)
+    fn deref(&self) -> &Parity {
+        &self.0
     }
 }
 
