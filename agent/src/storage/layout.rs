@@ -334,6 +334,41 @@ impl Members {
     }
 }
 
+/// A layout that keeps each byte on exactly one member (linear, RAID 0):
+/// reading, writing and zeroing are one walk over its map.
+pub(crate) trait SingleCopy {
+    /// The members.
+    fn members(&self) -> &Members;
+
+    /// Calls `f(member, member_offset, position_in_request, len)` for each
+    /// piece of the group range `[offset, offset + len)`; `f` returning
+    /// false means the member is out of service.
+    fn map<F>(&self, offset: u64, len: u64, f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>;
+
+    /// Reads into `buf` from the group range at `offset`.
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        self.map(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members().read(m, &mut buf[pos..pos + n], at)
+        })
+    }
+
+    /// Writes `buf` to the group range at `offset`.
+    fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
+        self.map(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members().write(m, &buf[pos..pos + n], at)
+        })
+    }
+
+    /// Writes zeros over the group range.
+    fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.map(offset, len, |m, at, _, n| {
+            self.members().zero(m, at, n as u64)
+        })
+    }
+}
+
 /// A group's address map.
 #[derive(Debug, Clone)]
 pub enum Layout {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::storage::layout::{Members, check_range};
+use crate::storage::layout::{Members, SingleCopy, check_range};
 use crate::storage::{ALIGNMENT, StorageError};
 
 /// A linear group's address map.
@@ -33,23 +33,21 @@ impl Linear {
         }
     }
 
-    pub(crate) fn members(&self) -> &Members {
-        &self.members
-    }
-
     /// Usable bytes.
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
+}
 
-    /// Calls `f(member, member_offset, position_in_request, len)` for each
-    /// piece of the group range `[offset, offset + len)`.
-    fn map(
-        &self,
-        offset: u64,
-        len: u64,
-        mut f: impl FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
-    ) -> Result<(), StorageError> {
+impl SingleCopy for Linear {
+    fn members(&self) -> &Members {
+        &self.members
+    }
+
+    fn map<F>(&self, offset: u64, len: u64, mut f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
+    {
         check_range(offset, len, self.capacity)?;
         self.members.check()?;
         let mut start = 0u64;
@@ -72,26 +70,5 @@ impl Linear {
             )));
         }
         Ok(())
-    }
-
-    /// Reads into `buf` from the group range at `offset`.
-    pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |m, at, pos, n| {
-            self.members.read(m, &mut buf[pos..pos + n], at)
-        })
-    }
-
-    /// Writes `buf` to the group range at `offset`.
-    pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |m, at, pos, n| {
-            self.members.write(m, &buf[pos..pos + n], at)
-        })
-    }
-
-    /// Writes zeros over the group range.
-    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
-        self.map(offset, len, |m, at, _, n| {
-            self.members.zero(m, at, n as u64)
-        })
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::storage::StorageError;
-use crate::storage::layout::{Members, check_range, for_chunks};
+use crate::storage::layout::{Members, SingleCopy, check_range, for_chunks};
 
 /// A RAID 0 group's address map.
 #[derive(Debug)]
@@ -25,21 +25,21 @@ impl Raid0 {
         }
     }
 
-    pub(crate) fn members(&self) -> &Members {
-        &self.members
-    }
-
     /// Usable bytes.
     pub fn capacity(&self) -> u64 {
         self.per_member * self.members.len() as u64
     }
+}
 
-    fn map(
-        &self,
-        offset: u64,
-        len: u64,
-        mut f: impl FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
-    ) -> Result<(), StorageError> {
+impl SingleCopy for Raid0 {
+    fn members(&self) -> &Members {
+        &self.members
+    }
+
+    fn map<F>(&self, offset: u64, len: u64, mut f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
+    {
         check_range(offset, len, self.capacity())?;
         self.members.check()?;
         for_chunks(
@@ -55,26 +55,5 @@ impl Raid0 {
                 }
             },
         )
-    }
-
-    /// Reads into `buf` from the group range at `offset`.
-    pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |m, at, pos, n| {
-            self.members.read(m, &mut buf[pos..pos + n], at)
-        })
-    }
-
-    /// Writes `buf` to the group range at `offset`.
-    pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
-        self.map(offset, buf.len() as u64, |m, at, pos, n| {
-            self.members.write(m, &buf[pos..pos + n], at)
-        })
-    }
-
-    /// Writes zeros over the group range.
-    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
-        self.map(offset, len, |m, at, _, n| {
-            self.members.zero(m, at, n as u64)
-        })
     }
 }
