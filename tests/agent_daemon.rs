@@ -11,6 +11,7 @@
 mod net_snmp;
 mod support {
     pub mod agent_process;
+    pub mod binary;
 }
 
 use std::process::Command;
@@ -27,14 +28,9 @@ fn oid(table: u32, column: u32, index: &str) -> String {
     format!("{OBJECTS}.{table}.1.{column}.{index}")
 }
 
-/// The IETF MIB cache (scripts/fetch-mibs), for symbolic names.
+/// The -M argument for DVSAN-MIB and the IETF modules it imports.
 fn mib_dirs() -> String {
-    require_tool("npm", "npm");
-    let out = Command::new(repo_path("scripts/fetch-mibs"))
-        .output()
-        .expect("run scripts/fetch-mibs");
-    assert!(out.status.success(), "fetch-mibs: {}", stderr(&out));
-    format!("+{}:{}", stdout(&out).trim(), repo_path("mibs").display())
+    format!("+{}:{}", net_snmp::ietf_mibs(), repo_path("mibs").display())
 }
 
 fn set(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) -> std::process::Output {

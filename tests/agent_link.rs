@@ -9,6 +9,7 @@
 mod net_snmp;
 mod support {
     pub mod agent_process;
+    pub mod binary;
 }
 
 use std::process::Command;

@@ -6,6 +6,7 @@
 #[path = "../station/tests/support/simulated_unit.rs"]
 mod simulated_unit;
 mod support {
+    pub mod binary;
     pub mod station_process;
 }
 

@@ -8,6 +8,7 @@
 mod net_snmp;
 mod support {
     pub mod agent_process;
+    pub mod binary;
     pub mod station_process;
 }
 

@@ -113,10 +113,6 @@ pub fn lifecycle_bindings(
     vbs
 }
 
-fn notification(n: &m::MibObject) -> Oid {
-    n.oid()
-}
-
 /// The notification and bindings for a unit event, if it is one monitoring
 /// tools are told about.
 pub fn event_notification(ctx: &UnitContext, event: &UnitEvent) -> Option<(Oid, Vec<VarBind>)> {
@@ -127,7 +123,7 @@ pub fn event_notification(ctx: &UnitContext, event: &UnitEvent) -> Option<(Oid, 
             uuid,
             size_mib,
         } => Some((
-            notification(&m::DVSAN_VOLUME_CREATED),
+            m::DVSAN_VOLUME_CREATED.oid(),
             vec![
                 VarBind::new(m::DVSAN_VOLUME_NAME.instance(&[*index]), Value::text(name)),
                 VarBind::new(
@@ -141,7 +137,7 @@ pub fn event_notification(ctx: &UnitContext, event: &UnitEvent) -> Option<(Oid, 
             ],
         )),
         UnitEvent::VolumeDeleted { index, name, uuid } => Some((
-            notification(&m::DVSAN_VOLUME_DELETED),
+            m::DVSAN_VOLUME_DELETED.oid(),
             vec![
                 VarBind::new(m::DVSAN_VOLUME_NAME.instance(&[*index]), Value::text(name)),
                 VarBind::new(
@@ -153,7 +149,7 @@ pub fn event_notification(ctx: &UnitContext, event: &UnitEvent) -> Option<(Oid, 
         UnitEvent::CapacityChanged => {
             let (total, free) = ctx.capacity();
             Some((
-                notification(&m::DVSAN_CAPACITY_LOW),
+                m::DVSAN_CAPACITY_LOW.oid(),
                 vec![
                     VarBind::new(
                         m::DVSAN_UNIT_FREE_CAPACITY.instance(&[0]),

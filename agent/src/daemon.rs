@@ -247,26 +247,30 @@ impl RunningAgent {
     /// Starts the unit and announces it.
     pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
         let started = Instant::now();
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| AgentError::Io {
-            context: format!(
-                "creating the data directory {}",
-                settings.data_dir.display()
-            ),
-            source: e,
-        })?;
+        // Disk I/O and fsync: off the reactor.
         let disks = settings.disks.clone();
-        let unit = tokio::task::spawn_blocking(move || assemble(&disks))
-            .await
-            .map_err(|e| AgentError::Io {
-                context: "assembling the unit".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let name = settings.name.clone();
+        let data_dir = settings.data_dir.clone();
+        let (unit, engine) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&data_dir).map_err(|e| AgentError::Io {
+                context: format!("creating the data directory {}", data_dir.display()),
+                source: e,
+            })?;
+            let unit = assemble(&disks)?;
+            if let Some(name) = &name
+                && unit.metadata().name.as_deref() != Some(name)
+            {
+                unit.set_name(name)?;
+            }
+            let engine = EngineIdentity::load_or_create(&data_dir.join("snmp-engine"))?;
+            Ok::<_, AgentError>((unit, engine))
+        })
+        .await
+        .map_err(|e| AgentError::Io {
+            context: "assembling the unit".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
         let unit = Arc::new(unit);
-        if let Some(name) = &settings.name
-            && unit.metadata().name.as_deref() != Some(name)
-        {
-            unit.set_name(name)?;
-        }
         let meta = unit.metadata();
         tracing::info!(
             unit = %meta.unit,
@@ -300,7 +304,6 @@ impl RunningAgent {
         });
         let nbd_ready = started.elapsed();
 
-        let engine = EngineIdentity::load_or_create(&settings.data_dir.join("snmp-engine"))?;
         tracing::info!(
             engine_id = engine.engine_id_hex(),
             boots = engine.engine_boots(),

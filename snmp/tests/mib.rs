@@ -7,21 +7,7 @@ mod support;
 use std::process::Command;
 
 use dvsan_snmp::dvsan_mib::{ALL, ENTERPRISE_ARC};
-use support::{repo_path, require_tool, stderr, stdout};
-
-/// Runs scripts/fetch-mibs and returns the cache of IETF modules.
-fn ietf_mibs() -> String {
-    require_tool("npm", "npm");
-    let out = Command::new(repo_path("scripts/fetch-mibs"))
-        .output()
-        .expect("run scripts/fetch-mibs");
-    assert!(
-        out.status.success(),
-        "scripts/fetch-mibs failed: {}",
-        stderr(&out)
-    );
-    stdout(&out).trim().to_string()
-}
+use support::{ietf_mibs, repo_path, require_tool, stderr, stdout};
 
 fn snmptranslate(cache: &str, args: &[&str]) -> std::process::Output {
     require_tool("snmptranslate", "snmp");

@@ -3,6 +3,8 @@
 //! on drop.
 #![allow(dead_code)]
 
+pub use super::binary::dvsan;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,16 +15,6 @@ use crate::net_snmp::{NetSnmp, V3_AUTH, V3_PRIV, V3_USER, free_udp_port};
 pub fn free_tcp_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
-}
-
-/// The dvsan binary with no SNMP settings inherited from the environment.
-pub fn dvsan() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dvsan"));
-    cmd.env_remove("DVSAN_SNMP_USER")
-        .env_remove("DVSAN_SNMP_AUTH_PASS")
-        .env_remove("DVSAN_SNMP_PRIV_PASS")
-        .env_remove("DVSAN_DB");
-    cmd
 }
 
 /// A running agent.

@@ -1,18 +1,11 @@
 //! `dvsan station` as a child process for end-to-end tests.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+pub use super::binary::dvsan;
 
-pub fn dvsan() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dvsan"));
-    cmd.env_remove("DVSAN_SNMP_USER")
-        .env_remove("DVSAN_SNMP_AUTH_PASS")
-        .env_remove("DVSAN_SNMP_PRIV_PASS")
-        .env_remove("DVSAN_DB");
-    cmd
-}
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 pub struct Running(pub Child);
 

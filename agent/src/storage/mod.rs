@@ -749,8 +749,8 @@ impl Unit {
             Ok(std::mem::replace(&mut v.name, name.to_owned()))
         })?;
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        // An open volume finds its metadata by UUID: only the key changes.
         if let Some(v) = open.remove(&old) {
-            v.renamed(name);
             open.insert(name.to_owned(), v);
         }
         Ok(())

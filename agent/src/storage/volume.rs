@@ -68,10 +68,6 @@ impl Volume {
         self.record.index
     }
 
-    /// Told by the unit after a rename; the metadata is found by UUID, so
-    /// only messages change.
-    pub(crate) fn renamed(&self, _name: &str) {}
-
     /// Its size in bytes.
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)

@@ -153,6 +153,21 @@ pub fn repo_path(rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
+/// Runs scripts/fetch-mibs and returns the cache of IETF modules that
+/// DVSAN-MIB imports (for symbolic names in net-snmp's tools).
+pub fn ietf_mibs() -> String {
+    require_tool("npm", "npm");
+    let out = Command::new(repo_path("scripts/fetch-mibs"))
+        .output()
+        .expect("run scripts/fetch-mibs");
+    assert!(
+        out.status.success(),
+        "scripts/fetch-mibs failed: {}",
+        stderr(&out)
+    );
+    stdout(&out).trim().to_string()
+}
+
 /// A free UDP port on 127.0.0.1 for a daemon that must be given one (the
 /// port is free when this returns; the daemon binds it right after).
 pub fn free_udp_port() -> u16 {
