@@ -15,7 +15,7 @@ use crate::snmp_args::{SnmpArgs, SnmpFileConfig, read_toml};
 /// Flags of `dvsan station`; each overrides the same key of `--config`.
 #[derive(Debug, Args)]
 pub struct StationArgs {
-    /// TOML configuration file (keys: db, trap_listen, poll_interval,
+    /// TOML configuration file (keys: db, trap_listen, web_listen, poll_interval,
     /// snmp_timeout_ms, communities, [snmp] user, auth_protocol,
     /// auth_password, priv_protocol, priv_password).
     #[arg(long, value_name = "FILE")]
@@ -23,6 +23,9 @@ pub struct StationArgs {
     /// Inventory database URL [default: sqlite://dvsan-station.db]
     #[arg(long, value_name = "URL", env = "DVSAN_DB")]
     pub db: Option<String>,
+    /// TCP address of the REST API and web console [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub web_listen: Option<SocketAddr>,
     /// UDP address notifications arrive on [default: 0.0.0.0:162]
     #[arg(long, value_name = "ADDR")]
     pub trap_listen: Option<SocketAddr>,
@@ -41,6 +44,7 @@ pub struct StationArgs {
 struct FileConfig {
     db: Option<String>,
     trap_listen: Option<String>,
+    web_listen: Option<String>,
     poll_interval: Option<u64>,
     snmp_timeout_ms: Option<u64>,
     #[serde(default)]
@@ -67,6 +71,13 @@ impl StationArgs {
             })?,
             (None, None) => "0.0.0.0:162".parse().expect("literal address"),
         };
+        let web_listen = match (self.web_listen, file.web_listen) {
+            (Some(a), _) => a,
+            (None, Some(text)) => text.parse().map_err(|_| {
+                anyhow::anyhow!("web_listen: {text:?} is not an address like 127.0.0.1:8080")
+            })?,
+            (None, None) => "127.0.0.1:8080".parse().expect("literal address"),
+        };
         let poll_interval = self.poll_interval.or(file.poll_interval).unwrap_or(30);
         if poll_interval == 0 {
             bail!("poll_interval: must be at least 1 second");
@@ -86,6 +97,7 @@ impl StationArgs {
         Ok(StationConfig {
             db,
             trap_listen,
+            web_listen: Some(web_listen),
             poll_interval: Duration::from_secs(poll_interval),
             snmp_timeout: Duration::from_millis(snmp_timeout_ms),
             user,
@@ -103,6 +115,9 @@ pub async fn run(args: StationArgs) -> anyhow::Result<()> {
         .await
         .context("starting the station")?;
     tracing::info!(db = %db, trap_listen = %station.trap_address(), "dvsan station listening for notifications on {}", station.trap_address());
+    if let Some(web) = station.web_address() {
+        tracing::info!(web_listen = %web, "REST API and web console on http://{web}/");
+    }
     station.run(crate::shutdown_signal()).await?;
     Ok(())
 }

@@ -64,7 +64,7 @@ async fn the_station_process_learns_a_unit_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // SIGTERM: a clean stop.
-    let pid = station.0.id().to_string();
+    let pid = station.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -74,7 +74,7 @@ async fn the_station_process_learns_a_unit_and_stops_on_sigterm() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = station.0.try_wait().unwrap() {
+        if let Some(status) = station.child.try_wait().unwrap() {
             break status;
         }
         assert!(

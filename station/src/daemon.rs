@@ -8,8 +8,11 @@ use std::time::Duration;
 use dvsan_snmp::manager::{Manager, ManagerConfig};
 use dvsan_snmp::{Credentials, EngineIdentity, ReceiverConfig, TrapReceiver, UsmUser};
 
+use crate::http::AppState;
 use crate::inventory::Inventory;
 use crate::learner::Learner;
+use crate::operations::Operations;
+use crate::unit_control::UnitControl;
 
 /// Everything the station needs, validated.
 #[derive(Debug, Clone)]
@@ -18,6 +21,8 @@ pub struct StationConfig {
     pub db: String,
     /// Where notifications arrive (UDP).
     pub trap_listen: SocketAddr,
+    /// Where the REST API and web console listen (TCP); none when `None`.
+    pub web_listen: Option<SocketAddr>,
     /// Time between polls of every unit.
     pub poll_interval: Duration,
     /// How long to wait for a unit's answer.
@@ -41,12 +46,23 @@ pub enum StationError {
     /// The SNMP side could not start.
     #[error(transparent)]
     Snmp(#[from] dvsan_snmp::SnmpError),
+    /// The web listener could not be bound or failed.
+    #[error("web listener {addr}: {source}")]
+    Web {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A station bound to its sockets, ready to run.
 pub struct Station {
     learner: Learner,
+    operations: Operations,
     receiver: TrapReceiver,
+    web: Option<tokio::net::TcpListener>,
     poll_interval: Duration,
 }
 
@@ -78,9 +94,24 @@ impl Station {
             recv_buffer: 8 << 20,
         })
         .await?;
+        let web = match config.web_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StationError::Web { addr, source })?,
+            ),
+            None => None,
+        };
+        let credentials = Credentials::V3(config.user);
+        let operations = Operations::new(
+            inventory.clone(),
+            UnitControl::new(manager.clone(), credentials.clone()),
+        );
         Ok(Station {
-            learner: Learner::new(inventory, manager, Credentials::V3(config.user)),
+            learner: Learner::new(inventory, manager, credentials),
+            operations,
             receiver,
+            web,
             poll_interval: config.poll_interval,
         })
     }
@@ -90,6 +121,16 @@ impl Station {
         self.receiver.local_addr()
     }
 
+    /// Where the REST API and web console listen, when they do.
+    pub fn web_address(&self) -> Option<SocketAddr> {
+        self.web.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The station's operations.
+    pub fn operations(&self) -> &Operations {
+        &self.operations
+    }
+
     /// The learner (and through it, the inventory).
     pub fn learner(&self) -> &Learner {
         &self.learner
@@ -97,8 +138,17 @@ impl Station {
 
     /// Runs until `shutdown` completes. Polling runs in a task of its own,
     /// so a slow or dead unit never delays the handling of notifications.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StationError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), StationError> {
         tokio::pin!(shutdown);
+        let (web_stop, web_stopped) = tokio::sync::oneshot::channel::<()>();
+        let web = self.web.take().map(|listener| {
+            let state = AppState {
+                ops: self.operations.clone(),
+            };
+            tokio::spawn(crate::http::serve(listener, state, async move {
+                let _ = web_stopped.await;
+            }))
+        });
         let poller = {
             let learner = self.learner.clone();
             let every = self.poll_interval;
@@ -120,6 +170,10 @@ impl Station {
                 () = &mut shutdown => {
                     tracing::info!("station stopping");
                     poller.abort();
+                    let _ = web_stop.send(());
+                    if let Some(web) = web {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), web).await;
+                    }
                     return Ok(());
                 }
                 n = self.receiver.recv() => match n {

@@ -7,9 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod daemon;
+pub mod http;
 pub mod inventory;
 pub mod learner;
+pub mod operations;
+pub mod unit_control;
 pub mod unit_snapshot;
+pub mod web;
 
 pub use daemon::{Station, StationConfig, StationError};
 pub use inventory::{Inventory, InventoryError, UnitState};

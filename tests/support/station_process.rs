@@ -7,12 +7,23 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-pub struct Running(pub Child);
+pub struct Running {
+    pub child: Child,
+    /// Where the REST API and web console listen.
+    pub web: std::net::SocketAddr,
+}
+
+impl Running {
+    /// The REST API's base URL.
+    pub fn api(&self) -> String {
+        format!("http://{}/api/v1", self.web)
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -31,6 +42,8 @@ pub fn start_station(
             db,
             "--trap-listen",
             "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
             "--poll-interval",
             "60",
         ])
@@ -46,13 +59,21 @@ pub fn start_station(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("listening for notifications on ").nth(1) {
-                let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
+            for marker in ["listening for notifications on ", "web console on http://"] {
+                if let Some(addr) = line.split(marker).nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or("");
+                    let _ = tx.send(addr.trim_end_matches('/').to_string());
+                }
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the station says where it listens");
-    (Running(child), addr.parse().expect("an address"))
+    let next = || -> std::net::SocketAddr {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the station says where it listens")
+            .parse()
+            .expect("an address")
+    };
+    let trap = next();
+    let web = next();
+    (Running { child, web }, trap)
 }

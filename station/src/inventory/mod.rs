@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use serde::Serialize;
 use sqlx::{FromRow, SqlitePool};
 
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
@@ -56,7 +57,7 @@ impl UnitState {
 }
 
 /// A unit row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
 pub struct UnitRow {
     /// dvsanUnitUuid.
     pub uuid: String,
@@ -89,8 +90,9 @@ impl UnitRow {
     }
 }
 
-/// A volume row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+/// A partition row (dvsanVolumeTable as last learned), with the station
+/// volume it is an extent of, if any.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
 pub struct VolumeRecord {
     /// The unit holding it.
     pub unit_uuid: String,
@@ -100,16 +102,66 @@ pub struct VolumeRecord {
     pub uuid: String,
     /// Its name.
     pub name: String,
+    /// dvsanVolumeRaidGroup.
+    pub raid_group: i64,
+    /// Offset in its group, MiB.
+    pub offset_mib: i64,
     /// Size, MiB.
     pub size_mib: i64,
+    /// online | offline | degraded | failed.
+    pub state: String,
     /// Its NBD export name.
     pub export_name: String,
+    /// readWrite | readOnly.
+    pub access_mode: String,
     /// 1 while its unit is online.
     pub available: i64,
+    /// The station volume it belongs to, if any.
+    pub station_volume: Option<String>,
+}
+
+/// A disk row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+pub struct DiskRecord {
+    /// dvsanDiskIndex.
+    pub disk_index: i64,
+    /// Device or file path on the unit.
+    pub path: String,
+    /// Size, MiB.
+    pub size_mib: i64,
+    /// ok | failed | missing | spare | rebuilding.
+    pub state: String,
+    /// The RAID group it belongs to; 0 when free.
+    pub raid_group: i64,
+}
+
+/// A RAID group row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+pub struct GroupRecord {
+    /// dvsanRaidGroupIndex.
+    pub group_index: i64,
+    /// Its name.
+    pub name: String,
+    /// linear | raid0 | raid1 | raid10 | raid5 | raid6.
+    pub level: String,
+    /// Chunk size, KiB.
+    pub chunk_kib: i64,
+    /// Number of members.
+    pub member_count: i64,
+    /// Member disk indexes, comma-separated.
+    pub members: String,
+    /// Usable capacity, MiB.
+    pub capacity_mib: i64,
+    /// Free space, MiB.
+    pub free_mib: i64,
+    /// optimal | degraded | rebuilding | failed | resyncing.
+    pub state: String,
+    /// Per cent.
+    pub rebuild_progress: i64,
 }
 
 /// An event row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
 pub struct EventRow {
     /// Sequence number.
     pub id: i64,
@@ -125,6 +177,30 @@ pub struct EventRow {
     pub severity: String,
     /// Text for people.
     pub message: String,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct EventFilter {
+    /// Only this unit's (UUID).
+    pub unit: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Not before, Unix seconds.
+    pub since: Option<i64>,
+    /// Not after, Unix seconds.
+    pub until: Option<i64>,
+    /// Only events with a smaller id (the next page).
+    pub before_id: Option<i64>,
+    /// How many (clamped to 1..=1000).
+    #[serde(default = "EventFilter::default_limit")]
+    pub limit: i64,
+}
+
+impl EventFilter {
+    fn default_limit() -> i64 {
+        100
+    }
 }
 
 /// An event to record.
@@ -327,11 +403,39 @@ impl Inventory {
         .await?)
     }
 
-    /// A unit's volumes.
+    /// A unit's partitions.
     pub async fn volumes_of(&self, uuid: &str) -> Result<Vec<VolumeRecord>, InventoryError> {
         Ok(sqlx::query_as(
-            "SELECT unit_uuid, volume_index, uuid, name, size_mib, export_name, available
-             FROM volumes WHERE unit_uuid = $1 ORDER BY volume_index",
+            "SELECT v.unit_uuid, v.volume_index, v.uuid, v.name, v.raid_group, v.offset_mib,
+                    v.size_mib, v.state, v.export_name, v.access_mode, v.available,
+                    sv.name AS station_volume
+             FROM volumes v
+             LEFT JOIN extents e ON e.unit_uuid = v.unit_uuid AND e.volume_index = v.volume_index
+             LEFT JOIN station_volumes sv ON sv.uuid = e.volume_uuid
+             WHERE v.unit_uuid = $1 ORDER BY v.volume_index",
+        )
+        .bind(uuid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A unit's disks.
+    pub async fn disks_of(&self, uuid: &str) -> Result<Vec<DiskRecord>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT disk_index, path, size_mib, state, raid_group FROM disks
+             WHERE unit_uuid = $1 ORDER BY disk_index",
+        )
+        .bind(uuid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A unit's RAID groups.
+    pub async fn groups_of(&self, uuid: &str) -> Result<Vec<GroupRecord>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT group_index, name, level, chunk_kib, member_count, members, capacity_mib,
+                    free_mib, state, rebuild_progress FROM raid_groups
+             WHERE unit_uuid = $1 ORDER BY group_index",
         )
         .bind(uuid)
         .fetch_all(&self.pool)
@@ -367,6 +471,26 @@ impl Inventory {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Events matching `f`, newest first: at most `f.limit` (1 to 1000),
+    /// older than `f.before_id` when given (for paging).
+    pub async fn events_matching(&self, f: &EventFilter) -> Result<Vec<EventRow>, InventoryError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, unit_uuid, source, kind, severity, message FROM events
+             WHERE ($1 IS NULL OR unit_uuid = $1) AND ($2 IS NULL OR kind = $2)
+               AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at <= $4)
+               AND ($5 IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(f.unit.as_deref())
+        .bind(f.kind.as_deref())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.before_id)
+        .bind(f.limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Events, newest first, optionally of one kind.
