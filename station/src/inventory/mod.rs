@@ -11,6 +11,9 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
 
+mod tokens;
+pub use tokens::TokenRow;
+
 /// Inventory errors.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
