@@ -16,7 +16,10 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(crate::web::router()).with_state(state)
+    Router::new()
+        .nest("/api/v1", crate::api::router(state.clone()))
+        .merge(crate::web::router())
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

@@ -6,6 +6,8 @@
 //! console build on the inventory.
 #![forbid(unsafe_code)]
 
+pub mod allocator;
+pub mod api;
 pub mod daemon;
 pub mod http;
 pub mod inventory;

@@ -5,12 +5,19 @@
 //! ([`crate::unit_control`]), then recorded in the inventory; a failure half
 //! way undoes what was made.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
 
-use crate::inventory::{DiskRecord, GroupRecord, Inventory, UnitRow, VolumeRecord};
-use crate::unit_control::UnitControl;
-
-use crate::inventory::InventoryError;
+use crate::allocator;
+use crate::inventory::{
+    DiskRecord, ExtentRow, GroupRecord, Inventory, InventoryError, NewEvent, NewExtent,
+    StationVolumeRow, UnitRow, UnitState, VolumeRecord,
+};
+use crate::learner::Learner;
+use crate::unit_control::{ControlError, NewGroup, UnitControl};
 
 /// Why an operation was refused or failed. Each maps to one HTTP status and
 /// one stable `code` in the API's JSON errors.
@@ -170,12 +177,125 @@ pub struct UnitDetail {
 pub struct Operations {
     inventory: Inventory,
     control: UnitControl,
+    learner: Learner,
+    /// Changes are made one at a time, so two allocations never count the
+    /// same free space.
+    changes: Arc<Mutex<()>>,
+}
+
+impl From<ControlError> for OpError {
+    fn from(e: ControlError) -> Self {
+        OpError::Unit(e.to_string())
+    }
+}
+
+/// Longest station volume name: partition names on the units add `.N`.
+pub const MAX_VOLUME_NAME: usize = 56;
+
+/// Checks a name for a volume, group or partition.
+pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), OpError> {
+    if name.is_empty() || name.len() > max {
+        return Err(OpError::Invalid(format!(
+            "{what} name must be 1 to {max} characters"
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(OpError::Invalid(format!(
+            "{what} name {name:?} may not contain {c:?}; use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a client host: an IP address or a CIDR network; returns it in
+/// canonical form.
+pub fn check_client(client: &str) -> Result<String, OpError> {
+    let bad = || {
+        OpError::Invalid(format!(
+            "client {client:?} is not an IP address or a CIDR network (like 192.0.2.7 or 10.1.0.0/16)"
+        ))
+    };
+    let (addr, prefix) = match client.trim().split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (client.trim(), None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+    match prefix {
+        None => Ok(ip.to_string()),
+        Some(p) => {
+            let bits: u8 = p.parse().map_err(|_| bad())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if bits > max {
+                return Err(bad());
+            }
+            Ok(format!("{ip}/{bits}"))
+        }
+    }
+}
+
+/// The MIB value of a RAID level label.
+pub fn level_value(level: &str) -> Option<i32> {
+    Some(match level {
+        "linear" => 1,
+        "raid0" => 2,
+        "raid1" => 3,
+        "raid10" => 4,
+        "raid5" => 5,
+        "raid6" => 6,
+        _ => return None,
+    })
+}
+
+/// Fewest members a level takes.
+fn min_members(level: &str) -> usize {
+    match level {
+        "linear" => 1,
+        "raid0" | "raid1" => 2,
+        "raid5" => 3,
+        "raid10" | "raid6" => 4,
+        _ => 1,
+    }
+}
+
+fn nbd_uri(endpoint: &str, export: &str) -> String {
+    format!("nbd://{endpoint}/{export}")
+}
+
+fn unit_address(u: &UnitRow) -> Result<SocketAddr, OpError> {
+    u.snmp_address.parse().map_err(|_| {
+        OpError::Unit(format!(
+            "unit {} has no usable SNMP address ({:?})",
+            u.name, u.snmp_address
+        ))
+    })
+}
+
+fn extent_address(e: &ExtentRow) -> Result<SocketAddr, OpError> {
+    e.snmp_address.parse().map_err(|_| {
+        OpError::Unit(format!(
+            "unit {} of extent {} is not in the inventory",
+            e.unit_uuid, e.seq
+        ))
+    })
 }
 
 impl Operations {
     /// Operations over `inventory`, changing units through `control`.
     pub fn new(inventory: Inventory, control: UnitControl) -> Self {
-        Operations { inventory, control }
+        let learner = Learner::new(
+            inventory.clone(),
+            control.manager().clone(),
+            control.credentials().clone(),
+        );
+        Operations {
+            inventory,
+            control,
+            learner,
+            changes: Arc::default(),
+        }
     }
 
     /// The inventory (for reading).
@@ -183,51 +303,476 @@ impl Operations {
         &self.inventory
     }
 
+    /// Finds a unit by UUID or name.
+    async fn find_unit(&self, unit: &str) -> Result<UnitRow, OpError> {
+        if let Some(u) = self.inventory.unit(unit).await? {
+            return Ok(u);
+        }
+        let mut named: Vec<UnitRow> = self
+            .inventory
+            .units()
+            .await?
+            .into_iter()
+            .filter(|u| u.name == unit)
+            .collect();
+        match named.len() {
+            0 => Err(OpError::NotFound(format!("no unit {unit:?}"))),
+            1 => Ok(named.remove(0)),
+            n => Err(OpError::Conflict(format!(
+                "{n} units are named {unit:?}; use its UUID"
+            ))),
+        }
+    }
+
+    /// A unit that may be changed now: online.
+    async fn online_unit(&self, unit: &str) -> Result<(UnitRow, SocketAddr), OpError> {
+        let u = self.find_unit(unit).await?;
+        if u.unit_state() != UnitState::Online {
+            return Err(OpError::Conflict(format!(
+                "unit {} is {}; it can be changed only while online",
+                u.name,
+                u.unit_state().as_str()
+            )));
+        }
+        let addr = unit_address(&u)?;
+        Ok((u, addr))
+    }
+
+    /// Polls a unit again after a change, so the inventory shows it.
+    async fn relearn(&self, addr: SocketAddr) {
+        if let Err(e) = self.learner.learn(addr).await {
+            tracing::warn!(%addr, error = %e, "unit not polled after a change; the next poll will");
+        }
+    }
+
+    async fn event(&self, unit: Option<&str>, kind: &str, message: &str) {
+        let e = NewEvent {
+            unit_uuid: unit,
+            source: "station",
+            kind,
+            severity: "info",
+            message,
+        };
+        if let Err(err) = self.inventory.record_event(e).await {
+            tracing::warn!(error = %err, "event not recorded");
+        }
+    }
+
+    async fn view(&self, v: StationVolumeRow) -> Result<VolumeView, OpError> {
+        let extents = self.inventory.extents_of(&v.uuid).await?;
+        let clients = self.inventory.clients_of(&v.uuid).await?;
+        let mut start = 0u64;
+        let extents: Vec<ExtentView> = extents
+            .into_iter()
+            .map(|e| {
+                let size = e.size_mib.max(0) as u64;
+                let view = ExtentView {
+                    seq: e.seq as u32,
+                    nbd_uri: nbd_uri(&e.nbd_endpoint, &e.export_name),
+                    available: e.unit_state == "online",
+                    unit_uuid: e.unit_uuid,
+                    unit_name: e.unit_name,
+                    volume_index: e.volume_index as u32,
+                    raid_group: e.raid_group as u32,
+                    start_mib: start,
+                    size_mib: size,
+                    export_name: e.export_name,
+                };
+                start += size;
+                view
+            })
+            .collect();
+        let state = if extents.iter().all(|e| e.available) {
+            "online"
+        } else {
+            "unavailable"
+        };
+        Ok(VolumeView {
+            name: v.name,
+            uuid: v.uuid,
+            size_mib: v.size_mib.max(0) as u64,
+            state: state.to_string(),
+            created_at: v.created_at,
+            extents,
+            clients,
+        })
+    }
+
+    async fn find_volume(&self, name: &str) -> Result<StationVolumeRow, OpError> {
+        self.inventory
+            .station_volume(name)
+            .await?
+            .ok_or_else(|| OpError::NotFound(format!("no volume {name:?}")))
+    }
+
     /// Places a new volume on one unit, or as extents across several, creates
     /// its partitions, grants its clients, and records it. On failure,
     /// whatever was created on the units is removed again.
     pub async fn create_volume(&self, req: VolumeRequest) -> Result<VolumeView, OpError> {
-        todo!("{req:?}")
+        check_name("volume", &req.name, MAX_VOLUME_NAME)?;
+        if req.size_mib == 0 {
+            return Err(OpError::Invalid("size must be at least 1 MiB".into()));
+        }
+        let clients = req
+            .clients
+            .iter()
+            .map(|c| check_client(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let p = &req.placement;
+        let level = p.level.as_deref().filter(|l| !l.is_empty());
+        if let Some(l) = level {
+            if level_value(l).is_none() {
+                return Err(OpError::Invalid(format!(
+                    "RAID level {l:?} is not one of linear, raid0, raid1, raid10, raid5, raid6"
+                )));
+            }
+        }
+        let unit = p.unit.as_deref().filter(|u| !u.is_empty());
+        let domain = p.domain.as_deref().filter(|d| !d.is_empty());
+        let _one_at_a_time = self.changes.lock().await;
+        if self.inventory.station_volume(&req.name).await?.is_some() {
+            return Err(OpError::Conflict(format!(
+                "a volume is already named {:?}",
+                req.name
+            )));
+        }
+        if let Some(u) = unit {
+            let row = self.find_unit(u).await?;
+            if row.unit_state() != UnitState::Online {
+                return Err(OpError::NoSpace(format!(
+                    "unit {} is {}; volumes go only on online units",
+                    row.name,
+                    row.unit_state().as_str()
+                )));
+            }
+        }
+        let spaces = self.inventory.placement_space(unit, domain, level).await?;
+        let plan = allocator::place(&spaces, req.size_mib)
+            .map_err(|e| OpError::NoSpace(format!("no room for {}: {e}", req.name)))?;
+        let units = self.inventory.units().await?;
+        let mut made: Vec<(SocketAddr, NewExtent)> = Vec::new();
+        let outcome = async {
+            for (seq, piece) in plan.iter().enumerate() {
+                let u = units
+                    .iter()
+                    .find(|u| u.uuid == piece.unit_uuid)
+                    .ok_or_else(|| OpError::Unit(format!("unit {} vanished", piece.unit_uuid)))?;
+                let addr = unit_address(u)?;
+                let export = if plan.len() == 1 {
+                    req.name.clone()
+                } else {
+                    format!("{}.{}", req.name, seq)
+                };
+                let size = piece.size_mib as u32;
+                let index = self
+                    .control
+                    .create_partition(addr, &export, piece.group, size)
+                    .await?;
+                made.push((
+                    addr,
+                    NewExtent {
+                        unit_uuid: u.uuid.clone(),
+                        volume_index: index,
+                        raid_group: piece.group,
+                        size_mib: piece.size_mib,
+                        export_name: export,
+                    },
+                ));
+                for c in &clients {
+                    self.control.grant(addr, index, c).await?;
+                }
+            }
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let extents: Vec<NewExtent> = made.iter().map(|(_, e)| e.clone()).collect();
+            Ok::<_, OpError>(
+                self.inventory
+                    .record_station_volume(&uuid, &req.name, &extents, &clients)
+                    .await?,
+            )
+        }
+        .await;
+        let mut touched: Vec<SocketAddr> = made.iter().map(|(a, _)| *a).collect();
+        touched.dedup();
+        let row = match outcome {
+            Ok(row) => row,
+            Err(e) => {
+                for (addr, ext) in made.iter().rev() {
+                    if let Err(undo) = self
+                        .control
+                        .destroy_partition(*addr, ext.volume_index)
+                        .await
+                    {
+                        tracing::error!(error = %undo, unit = %ext.unit_uuid, partition = ext.volume_index,
+                            "could not remove a partition of a failed allocation");
+                        let msg = format!(
+                            "partition {} ({}) left behind by a failed allocation: {undo}",
+                            ext.volume_index, ext.export_name
+                        );
+                        self.event(Some(&ext.unit_uuid), "orphan", &msg).await;
+                    }
+                }
+                for addr in touched {
+                    self.relearn(addr).await;
+                }
+                return Err(e);
+            }
+        };
+        for addr in touched {
+            self.relearn(addr).await;
+        }
+        let msg = format!(
+            "volume {} of {} MiB allocated in {} extent(s) for {}",
+            row.name,
+            row.size_mib,
+            plan.len(),
+            if clients.is_empty() {
+                "no client yet".to_string()
+            } else {
+                clients.join(", ")
+            }
+        );
+        self.event(
+            made.first().map(|(_, e)| e.unit_uuid.as_str()),
+            "allocated",
+            &msg,
+        )
+        .await;
+        tracing::info!(volume = %row.name, size_mib = row.size_mib, extents = plan.len(), "volume allocated");
+        self.view(row).await
     }
 
     /// Every station volume, by name.
     pub async fn volumes(&self) -> Result<Vec<VolumeView>, OpError> {
-        todo!()
+        let mut out = Vec::new();
+        for v in self.inventory.station_volumes().await? {
+            out.push(self.view(v).await?);
+        }
+        Ok(out)
     }
 
     /// One station volume, by name (or UUID).
     pub async fn volume(&self, name: &str) -> Result<VolumeView, OpError> {
-        todo!("{name}")
+        let v = self.find_volume(name).await?;
+        self.view(v).await
     }
 
     /// Grants `client` (address or CIDR) read-write access on every extent.
     pub async fn grant(&self, volume: &str, client: &str) -> Result<VolumeView, OpError> {
-        todo!("{volume} {client}")
+        let client = check_client(client)?;
+        let _one_at_a_time = self.changes.lock().await;
+        let v = self.find_volume(volume).await?;
+        let extents = self.inventory.extents_of(&v.uuid).await?;
+        let mut done: Vec<(SocketAddr, u32)> = Vec::new();
+        for e in &extents {
+            let step = async {
+                let addr = extent_address(e)?;
+                self.control
+                    .grant(addr, e.volume_index as u32, &client)
+                    .await?;
+                Ok::<_, OpError>(addr)
+            }
+            .await;
+            match step {
+                Ok(addr) => done.push((addr, e.volume_index as u32)),
+                Err(err) => {
+                    for (addr, index) in done {
+                        let _ = self.control.revoke(addr, index, &client).await;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        self.inventory.add_client(&v.uuid, &client).await?;
+        let msg = format!("{client} granted on volume {}", v.name);
+        self.event(None, "granted", &msg).await;
+        self.view(v).await
     }
 
     /// Revokes `client` on every extent.
     pub async fn revoke(&self, volume: &str, client: &str) -> Result<VolumeView, OpError> {
-        todo!("{volume} {client}")
+        let client = check_client(client)?;
+        let _one_at_a_time = self.changes.lock().await;
+        let v = self.find_volume(volume).await?;
+        if !self.inventory.clients_of(&v.uuid).await?.contains(&client) {
+            return Err(OpError::NotFound(format!(
+                "{client} has no grant on volume {}",
+                v.name
+            )));
+        }
+        for e in self.inventory.extents_of(&v.uuid).await? {
+            let addr = extent_address(&e)?;
+            self.control
+                .revoke(addr, e.volume_index as u32, &client)
+                .await?;
+        }
+        self.inventory.remove_client(&v.uuid, &client).await?;
+        let msg = format!("{client} revoked on volume {}", v.name);
+        self.event(None, "revoked", &msg).await;
+        self.view(v).await
     }
 
-    /// Deletes a volume's partitions on every unit, then the volume.
+    /// Deletes a volume's partitions on every unit, then the volume. Every
+    /// extent's unit must be online: a partition left on a unit that is
+    /// away would be an orphan.
     pub async fn delete_volume(&self, name: &str) -> Result<(), OpError> {
-        todo!("{name}")
+        let _one_at_a_time = self.changes.lock().await;
+        let v = self.find_volume(name).await?;
+        let extents = self.inventory.extents_of(&v.uuid).await?;
+        if let Some(away) = extents.iter().find(|e| e.unit_state != "online") {
+            return Err(OpError::Conflict(format!(
+                "unit {} holding extent {} of {} is {}; delete the volume when it is back",
+                if away.unit_name.is_empty() {
+                    &away.unit_uuid
+                } else {
+                    &away.unit_name
+                },
+                away.seq,
+                v.name,
+                if away.unit_state.is_empty() {
+                    "gone"
+                } else {
+                    &away.unit_state
+                }
+            )));
+        }
+        let mut touched = Vec::new();
+        for e in &extents {
+            let addr = extent_address(e)?;
+            self.control
+                .destroy_partition(addr, e.volume_index as u32)
+                .await?;
+            touched.push(addr);
+        }
+        self.inventory.forget_station_volume(&v.uuid).await?;
+        touched.dedup();
+        for addr in touched {
+            self.relearn(addr).await;
+        }
+        let msg = format!("volume {} deleted", v.name);
+        self.event(None, "deleted", &msg).await;
+        tracing::info!(volume = %v.name, "volume deleted");
+        Ok(())
     }
 
     /// A unit (UUID or name) with its disks, groups and partitions.
     pub async fn unit(&self, unit: &str) -> Result<UnitDetail, OpError> {
-        todo!("{unit}")
+        let u = self.find_unit(unit).await?;
+        Ok(UnitDetail {
+            disks: self.inventory.disks_of(&u.uuid).await?,
+            raid_groups: self.inventory.groups_of(&u.uuid).await?,
+            partitions: self.inventory.volumes_of(&u.uuid).await?,
+            unit: u,
+        })
     }
 
     /// Builds a RAID group on a unit from free disks.
     pub async fn create_group(&self, unit: &str, req: GroupRequest) -> Result<UnitDetail, OpError> {
-        todo!("{unit} {req:?}")
+        check_name("RAID group", &req.name, 32)?;
+        let level = level_value(&req.level).ok_or_else(|| {
+            OpError::Invalid(format!(
+                "RAID level {:?} is not one of linear, raid0, raid1, raid10, raid5, raid6",
+                req.level
+            ))
+        })?;
+        let chunk = req.chunk_kib.unwrap_or(64);
+        if !(4..=4096).contains(&chunk) || !chunk.is_power_of_two() {
+            return Err(OpError::Invalid(format!(
+                "chunk size {chunk} KiB must be a power of two from 4 to 4096"
+            )));
+        }
+        let need = min_members(&req.level);
+        if req.disks.len() < need {
+            return Err(OpError::Invalid(format!(
+                "{} needs at least {need} disks; {} chosen",
+                req.level,
+                req.disks.len()
+            )));
+        }
+        if req.level == "raid10" && req.disks.len() % 2 != 0 {
+            return Err(OpError::Invalid(
+                "raid10 needs an even number of disks".into(),
+            ));
+        }
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let disks = self.inventory.disks_of(&u.uuid).await?;
+        let groups = self.inventory.groups_of(&u.uuid).await?;
+        if groups.iter().any(|g| g.name == req.name) {
+            return Err(OpError::Conflict(format!(
+                "unit {} already has a RAID group named {}",
+                u.name, req.name
+            )));
+        }
+        for (n, i) in req.disks.iter().enumerate() {
+            if req.disks[..n].contains(i) {
+                return Err(OpError::Invalid(format!("disk {i} is chosen twice")));
+            }
+            match disks.iter().find(|d| d.disk_index == i64::from(*i)) {
+                None => {
+                    return Err(OpError::NotFound(format!(
+                        "unit {} has no disk {i}",
+                        u.name
+                    )));
+                }
+                Some(d) if d.raid_group != 0 => {
+                    return Err(OpError::Conflict(format!(
+                        "disk {i} is already in RAID group {}",
+                        d.raid_group
+                    )));
+                }
+                Some(d) if d.state == "failed" || d.state == "missing" => {
+                    return Err(OpError::Conflict(format!("disk {i} is {}", d.state)));
+                }
+                Some(_) => {}
+            }
+        }
+        self.control
+            .create_group(
+                addr,
+                &NewGroup {
+                    name: &req.name,
+                    level,
+                    chunk_kib: chunk,
+                    members: &req.disks,
+                },
+            )
+            .await?;
+        self.relearn(addr).await;
+        let msg = format!(
+            "RAID group {} ({}) created from disks {:?}",
+            req.name, req.level, req.disks
+        );
+        self.event(Some(&u.uuid), "group-created", &msg).await;
+        self.unit(&u.uuid).await
     }
 
     /// Deletes an empty RAID group.
     pub async fn delete_group(&self, unit: &str, group: u32) -> Result<UnitDetail, OpError> {
-        todo!("{unit} {group}")
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let groups = self.inventory.groups_of(&u.uuid).await?;
+        let Some(g) = groups.iter().find(|g| g.group_index == i64::from(group)) else {
+            return Err(OpError::NotFound(format!(
+                "unit {} has no RAID group {group}",
+                u.name
+            )));
+        };
+        let parts = self.inventory.volumes_of(&u.uuid).await?;
+        let held = parts
+            .iter()
+            .filter(|p| p.raid_group == i64::from(group))
+            .count();
+        if held > 0 {
+            return Err(OpError::Conflict(format!(
+                "RAID group {} still holds {held} partition(s); delete them first",
+                g.name
+            )));
+        }
+        self.control.destroy_group(addr, group).await?;
+        self.relearn(addr).await;
+        let msg = format!("RAID group {} deleted", g.name);
+        self.event(Some(&u.uuid), "group-deleted", &msg).await;
+        self.unit(&u.uuid).await
     }
 
     /// Carves a partition from a RAID group by hand (not a station volume).
@@ -236,17 +781,105 @@ impl Operations {
         unit: &str,
         req: PartitionRequest,
     ) -> Result<UnitDetail, OpError> {
-        todo!("{unit} {req:?}")
+        check_name("partition", &req.name, 64)?;
+        if req.size_mib == 0 || req.size_mib > allocator::MAX_EXTENT_MIB {
+            return Err(OpError::Invalid(format!(
+                "size must be 1 to {} MiB",
+                allocator::MAX_EXTENT_MIB
+            )));
+        }
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let groups = self.inventory.groups_of(&u.uuid).await?;
+        let Some(g) = groups
+            .iter()
+            .find(|g| g.group_index == i64::from(req.raid_group))
+        else {
+            return Err(OpError::NotFound(format!(
+                "unit {} has no RAID group {}",
+                u.name, req.raid_group
+            )));
+        };
+        if (g.free_mib.max(0) as u64) < req.size_mib {
+            return Err(OpError::NoSpace(format!(
+                "RAID group {} has {} MiB free; {} MiB asked",
+                g.name, g.free_mib, req.size_mib
+            )));
+        }
+        let parts = self.inventory.volumes_of(&u.uuid).await?;
+        if parts.iter().any(|p| p.name == req.name) {
+            return Err(OpError::Conflict(format!(
+                "unit {} already has a partition named {}",
+                u.name, req.name
+            )));
+        }
+        self.control
+            .create_partition(addr, &req.name, req.raid_group, req.size_mib as u32)
+            .await?;
+        self.relearn(addr).await;
+        let msg = format!(
+            "partition {} of {} MiB created in group {}",
+            req.name, req.size_mib, g.name
+        );
+        self.event(Some(&u.uuid), "partition-created", &msg).await;
+        self.unit(&u.uuid).await
     }
 
-    /// Grows a partition into the free space right after it.
+    async fn partition(&self, u: &UnitRow, index: u32) -> Result<VolumeRecord, OpError> {
+        self.inventory
+            .volumes_of(&u.uuid)
+            .await?
+            .into_iter()
+            .find(|p| p.volume_index == i64::from(index))
+            .ok_or_else(|| OpError::NotFound(format!("unit {} has no partition {index}", u.name)))
+    }
+
+    /// Grows a partition into the free space right after it. A partition
+    /// that is an extent of a station volume is not grown here (that would
+    /// shift the extents after it).
     pub async fn grow_partition(
         &self,
         unit: &str,
         volume_index: u32,
         size_mib: u64,
     ) -> Result<UnitDetail, OpError> {
-        todo!("{unit} {volume_index} {size_mib}")
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let p = self.partition(&u, volume_index).await?;
+        if let Some(sv) = &p.station_volume {
+            return Err(OpError::Conflict(format!(
+                "partition {} is an extent of volume {sv}; it cannot be grown by itself",
+                p.name
+            )));
+        }
+        if size_mib <= p.size_mib.max(0) as u64 {
+            return Err(OpError::Invalid(format!(
+                "partition {} is already {} MiB; a new size must be larger",
+                p.name, p.size_mib
+            )));
+        }
+        if size_mib > allocator::MAX_EXTENT_MIB {
+            return Err(OpError::Invalid(format!(
+                "size must be at most {} MiB",
+                allocator::MAX_EXTENT_MIB
+            )));
+        }
+        self.control
+            .resize_partition(addr, volume_index, size_mib as u32)
+            .await
+            .map_err(|e| {
+                OpError::NoSpace(format!(
+                    "unit {} did not grow partition {} to {size_mib} MiB (no free run right after it?): {e}",
+                    u.name, p.name
+                ))
+            })?;
+        self.relearn(addr).await;
+        let msg = format!(
+            "partition {} grown from {} to {size_mib} MiB",
+            p.name, p.size_mib
+        );
+        self.event(Some(&u.uuid), "partition-grown", &msg).await;
+        self.unit(&u.uuid).await
     }
 
     /// Deletes a partition that is not part of a station volume.
@@ -255,11 +888,39 @@ impl Operations {
         unit: &str,
         volume_index: u32,
     ) -> Result<UnitDetail, OpError> {
-        todo!("{unit} {volume_index}")
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let p = self.partition(&u, volume_index).await?;
+        if let Some(sv) = &p.station_volume {
+            return Err(OpError::Conflict(format!(
+                "partition {} is an extent of volume {sv}; delete the volume instead",
+                p.name
+            )));
+        }
+        self.control.destroy_partition(addr, volume_index).await?;
+        self.relearn(addr).await;
+        let msg = format!("partition {} deleted", p.name);
+        self.event(Some(&u.uuid), "partition-deleted", &msg).await;
+        self.unit(&u.uuid).await
     }
 
     /// Admits a pending unit: it is polled and becomes online.
     pub async fn approve_unit(&self, unit: &str) -> Result<UnitDetail, OpError> {
-        todo!("{unit}")
+        let u = self.find_unit(unit).await?;
+        if u.unit_state() != UnitState::Pending {
+            return Err(OpError::Conflict(format!(
+                "unit {} is {}, not pending",
+                u.name,
+                u.unit_state().as_str()
+            )));
+        }
+        self.inventory
+            .set_unit_state(&u.uuid, UnitState::Online)
+            .await?;
+        let addr = unit_address(&u)?;
+        self.relearn(addr).await;
+        let msg = format!("unit {} approved", u.name);
+        self.event(Some(&u.uuid), "approved", &msg).await;
+        self.unit(&u.uuid).await
     }
 }

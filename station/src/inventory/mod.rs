@@ -5,13 +5,15 @@
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{FromRow, SqlitePool};
 
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
 
+mod allocations;
 mod tokens;
+pub use allocations::{ClientGrant, ExtentRow, NewExtent, StationVolumeRow};
 pub use tokens::TokenRow;
 
 /// Inventory errors.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
-use super::{now, Inventory, InventoryError};
+use super::{Inventory, InventoryError, now};
 
 /// A token as listed (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
