@@ -5,9 +5,12 @@
 #![forbid(unsafe_code)]
 
 mod agent_cmd;
+mod attach_cmd;
 mod byte_size;
 mod snmp_args;
+mod station_client;
 mod station_cmd;
+mod volume_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +28,10 @@ enum Command {
     Agent(Box<agent_cmd::AgentArgs>),
     /// Run the station: learn units from their notifications and keep the inventory.
     Station(Box<station_cmd::StationArgs>),
+    /// Units as the station knows them (REST API client).
+    Unit(volume_cmd::UnitArgs),
+    /// Volumes: allocate, list, show, grant, revoke, delete, attach (REST API client).
+    Volume(volume_cmd::VolumeArgs),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -73,6 +80,8 @@ fn main() {
         match cli.command {
             Command::Agent(args) => agent_cmd::run(*args).await,
             Command::Station(args) => station_cmd::run(*args).await,
+            Command::Unit(args) => volume_cmd::run_unit(args).await,
+            Command::Volume(args) => volume_cmd::run_volume(args).await,
         }
     });
     if let Err(e) = result {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use dvsan_station::{Station, StationConfig};
 use serde::Deserialize;
 
@@ -14,7 +14,11 @@ use crate::snmp_args::{SnmpArgs, SnmpFileConfig, read_toml};
 
 /// Flags of `dvsan station`; each overrides the same key of `--config`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct StationArgs {
+    /// Administration of the station's database instead of running it
+    #[command(subcommand)]
+    pub command: Option<StationCommand>,
     /// TOML configuration file (keys: db, trap_listen, web_listen, poll_interval,
     /// snmp_timeout_ms, communities, [snmp] user, auth_protocol,
     /// auth_password, priv_protocol, priv_password).
@@ -107,8 +111,86 @@ impl StationArgs {
     }
 }
 
+/// `dvsan station SUBCOMMAND`: administration of the station's database.
+#[derive(Debug, Subcommand)]
+pub enum StationCommand {
+    /// REST API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        /// Inventory database URL
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "DVSAN_DB",
+            default_value = "sqlite://dvsan-station.db",
+            global = true
+        )]
+        db: String,
+    },
+}
+
+/// `dvsan station token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once (set it as DVSAN_TOKEN).
+    Create {
+        /// What the token is for
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id
+        id: String,
+    },
+}
+
+async fn run_token(command: TokenCommand, db: &str) -> anyhow::Result<()> {
+    if !db.starts_with("sqlite:") {
+        bail!("--db {db:?} is not a sqlite: URL");
+    }
+    let inventory = dvsan_station::inventory::Inventory::open(db)
+        .await
+        .with_context(|| format!("opening {db}"))?;
+    match command {
+        TokenCommand::Create { name } => {
+            if name.trim().is_empty() {
+                bail!("a token needs a name that says what it is for");
+            }
+            let (row, bearer) = inventory.create_token(&name).await?;
+            eprintln!("token {} ({name}) created; it is shown only now:", row.id);
+            println!("{bearer}");
+        }
+        TokenCommand::List => {
+            for t in inventory.tokens().await? {
+                println!(
+                    "{}  {}  created {}  last used {}",
+                    t.id,
+                    t.name,
+                    t.created_at,
+                    t.last_used.map_or("never".to_string(), |t| t.to_string())
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !inventory.revoke_token(&id).await? {
+                bail!("there is no token {id}");
+            }
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
 /// Runs the station until SIGINT or SIGTERM.
-pub async fn run(args: StationArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: StationArgs) -> anyhow::Result<()> {
+    if let Some(command) = args.command.take() {
+        return match command {
+            StationCommand::Token { command, db } => run_token(command, &db).await,
+        };
+    }
     let config = args.resolve()?;
     let db = config.db.clone();
     let station = Station::bind(config)

@@ -129,10 +129,25 @@ impl TrapReceiver {
         // Bounded: a flood of spoofed notifications must not grow memory;
         // past the bound refusals are only counted.
         let (refused_tx, refused_rx) = tokio::sync::mpsc::channel::<Refusal>(1024);
+        let usm_refused = refused_tx.clone();
         let mut builder = NotificationReceiver::builder()
             .bind(config.listen.to_string())
             .authoritative_engine(config.engine.engine.clone())
             .recv_buffer_size(Some(config.recv_buffer))
+            .usm_failure_hook(Arc::new(move |source, counter| {
+                let reason = match counter {
+                    "usmStatsWrongDigests" => "SNMPv3 authentication failed (wrong key)",
+                    "usmStatsUnknownUserNames" => "SNMPv3 user unknown",
+                    "usmStatsUnsupportedSecLevels" => "SNMPv3 security level not allowed for the user",
+                    "usmStatsNotInTimeWindows" => "SNMPv3 message outside the time window (replay?)",
+                    "usmStatsDecryptionErrors" => "SNMPv3 message does not decrypt (wrong privacy key)",
+                    other => other,
+                };
+                let _ = usm_refused.try_send(Refusal {
+                    source,
+                    reason: format!("{reason}; {counter}"),
+                });
+            }))
             .acceptance_policy(move |n| {
                 let verdict = match (n.security_level, n.community) {
                     (Some(level), _) if level >= SecurityLevel::AuthNoPriv => {
@@ -290,9 +305,9 @@ impl TrapReceiver {
         }
     }
 
-    /// The next notification refused for not authenticating (wrong
-    /// community, v3 without authentication, v1). Those USM drops before
-    /// any policy (unknown user, wrong key) are only counted.
+    /// The next notification refused for not authenticating: a wrong
+    /// community, v3 without authentication, v1, or a v3 message that USM
+    /// refused (unknown user, wrong key, outside the time window).
     pub async fn refused(&self) -> Option<Refusal> {
         self.refusals.lock().await.recv().await
     }

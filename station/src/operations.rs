@@ -159,7 +159,7 @@ pub struct PartitionRequest {
 }
 
 /// A unit with everything it holds, as the inventory last learned it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitDetail {
     /// The unit.
     pub unit: UnitRow,
@@ -420,12 +420,10 @@ impl Operations {
             .collect::<Result<Vec<_>, _>>()?;
         let p = &req.placement;
         let level = p.level.as_deref().filter(|l| !l.is_empty());
-        if let Some(l) = level {
-            if level_value(l).is_none() {
-                return Err(OpError::Invalid(format!(
-                    "RAID level {l:?} is not one of linear, raid0, raid1, raid10, raid5, raid6"
-                )));
-            }
+        if let Some(l) = level.filter(|l| level_value(l).is_none()) {
+            return Err(OpError::Invalid(format!(
+                "RAID level {l:?} is not one of linear, raid0, raid1, raid10, raid5, raid6"
+            )));
         }
         let unit = p.unit.as_deref().filter(|u| !u.is_empty());
         let domain = p.domain.as_deref().filter(|d| !d.is_empty());
@@ -688,7 +686,7 @@ impl Operations {
                 req.disks.len()
             )));
         }
-        if req.level == "raid10" && req.disks.len() % 2 != 0 {
+        if req.level == "raid10" && !req.disks.len().is_multiple_of(2) {
             return Err(OpError::Invalid(
                 "raid10 needs an even number of disks".into(),
             ));

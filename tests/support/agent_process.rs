@@ -43,6 +43,8 @@ pub struct AgentSpec {
     pub args: Vec<String>,
     /// Ports to reuse (a restart), else free ones.
     pub ports: Option<(u16, u16)>,
+    /// `--name`.
+    pub name: String,
 }
 
 impl AgentSpec {
@@ -53,6 +55,7 @@ impl AgentSpec {
             disks: (1..=3).map(|i| format!("disk{i}.img=64M")).collect(),
             args: vec![],
             ports: None,
+            name: "unit-a".into(),
         }
     }
 }
@@ -73,7 +76,7 @@ impl AgentProcess {
         ));
         let mut cmd = dvsan();
         cmd.arg("agent")
-            .args(["--name", "unit-a"])
+            .args(["--name", &spec.name])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--snmp-listen", &format!("127.0.0.1:{snmp_port}")])

@@ -35,6 +35,17 @@ pub fn start_station(
     auth: &str,
     privacy: &str,
 ) -> (Running, std::net::SocketAddr) {
+    start_station_with(db, user, auth, privacy, &["--poll-interval", "60"])
+}
+
+/// [`start_station`] with extra flags.
+pub fn start_station_with(
+    db: &str,
+    user: &str,
+    auth: &str,
+    privacy: &str,
+    extra: &[&str],
+) -> (Running, std::net::SocketAddr) {
     let mut child = dvsan()
         .args([
             "station",
@@ -44,9 +55,8 @@ pub fn start_station(
             "127.0.0.1:0",
             "--web-listen",
             "127.0.0.1:0",
-            "--poll-interval",
-            "60",
         ])
+        .args(extra)
         .args(["--snmp-user", user])
         .env("DVSAN_SNMP_AUTH_PASS", auth)
         .env("DVSAN_SNMP_PRIV_PASS", privacy)

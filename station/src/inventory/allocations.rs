@@ -9,7 +9,7 @@ use super::{Inventory, InventoryError, now};
 use crate::allocator::GroupSpace;
 
 /// A station volume row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct StationVolumeRow {
     /// Its UUID.
     pub uuid: String,
@@ -22,7 +22,7 @@ pub struct StationVolumeRow {
 }
 
 /// An extent row with what its unit looks like now.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct ExtentRow {
     /// The station volume.
     pub volume_uuid: String,
@@ -64,7 +64,7 @@ pub struct NewExtent {
 }
 
 /// A client host and a volume it may use.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct ClientGrant {
     /// Address or CIDR.
     pub client: String,

@@ -62,7 +62,7 @@ impl UnitState {
 }
 
 /// A unit row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct UnitRow {
     /// dvsanUnitUuid.
     pub uuid: String,
@@ -97,7 +97,7 @@ impl UnitRow {
 
 /// A partition row (dvsanVolumeTable as last learned), with the station
 /// volume it is an extent of, if any.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct VolumeRecord {
     /// The unit holding it.
     pub unit_uuid: String,
@@ -126,7 +126,7 @@ pub struct VolumeRecord {
 }
 
 /// A disk row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct DiskRecord {
     /// dvsanDiskIndex.
     pub disk_index: i64,
@@ -141,7 +141,7 @@ pub struct DiskRecord {
 }
 
 /// A RAID group row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct GroupRecord {
     /// dvsanRaidGroupIndex.
     pub group_index: i64,
@@ -166,7 +166,7 @@ pub struct GroupRecord {
 }
 
 /// An event row.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, serde::Deserialize)]
 pub struct EventRow {
     /// Sequence number.
     pub id: i64,

@@ -270,6 +270,19 @@ impl super::NotificationReceiver {
                 // at warn in the receiver role so a misconfigured trap sender
                 // is diagnosable at the default log level.
                 tracing::warn!(target: "async_snmp::notification", { snmp.source = %source, snmp.failure = ?failure }, "USM processing failed for inbound message");
+                if let Some(hook) = &self.inner.usm_failure_hook {
+                    let counter = match failure {
+                        UsmFailure::UnknownEngineIds => None,
+                        UsmFailure::UnknownUserNames => Some("usmStatsUnknownUserNames"),
+                        UsmFailure::WrongDigests => Some("usmStatsWrongDigests"),
+                        UsmFailure::NotInTimeWindows => Some("usmStatsNotInTimeWindows"),
+                        UsmFailure::UnsupportedSecLevels => Some("usmStatsUnsupportedSecLevels"),
+                        UsmFailure::DecryptionErrors => Some("usmStatsDecryptionErrors"),
+                    };
+                    if let Some(counter) = counter {
+                        hook(source, counter);
+                    }
+                }
                 if let Some(report) = report {
                     if let Err(e) = self.send_response(&report, source, response_source).await {
                         tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, error = %e }, "failed to send USM report");

@@ -691,9 +691,28 @@ pub struct NotificationReceiverBuilder {
     response_send_timeout: Duration,
     /// Requested `SO_RCVBUF` (dvsan patch); `None` keeps the kernel default.
     recv_buffer_size: Option<usize>,
+    /// Called for each v3 message USM refused (dvsan patch).
+    usm_failure_hook: Option<UsmFailureHook>,
 }
 
+/// A callback told of each inbound SNMPv3 message that USM refused (dvsan
+/// patch): the source and the usmStats counter it raised, e.g.
+/// `"usmStatsWrongDigests"`. Engine discovery (`usmStatsUnknownEngineIDs`)
+/// is not reported: it is a normal step of every v3 inform.
+pub type UsmFailureHook = Arc<dyn Fn(SocketAddr, &'static str) + Send + Sync>;
+
 impl NotificationReceiverBuilder {
+    /// Calls `hook` for each inbound v3 message that USM refused (dvsan
+    /// patch): a wrong key, an unknown user, a security level the user does
+    /// not have, a message outside the time window or that does not decrypt.
+    /// Such messages are dropped before any acceptance policy sees them, so
+    /// this is the only way an application can record them.
+    #[must_use]
+    pub fn usm_failure_hook(mut self, hook: UsmFailureHook) -> Self {
+        self.usm_failure_hook = Some(hook);
+        self
+    }
+
     /// Request a socket receive buffer (`SO_RCVBUF`) of `size` bytes
     /// (dvsan patch). A notification burst larger than the kernel's default
     /// buffer is otherwise dropped before the receiver can read it. The
@@ -726,6 +745,7 @@ impl NotificationReceiverBuilder {
             acceptance_policy: None,
             response_send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             recv_buffer_size: None,
+            usm_failure_hook: None,
         }
     }
 
@@ -1123,6 +1143,7 @@ impl NotificationReceiverBuilder {
                 decode_config: self.decode_config,
                 snmp_silent_drops: AtomicU32::new(0),
                 acceptance_policy: self.acceptance_policy,
+                usm_failure_hook: self.usm_failure_hook,
                 response_send_timeout: self.response_send_timeout,
                 #[cfg(test)]
                 response_send_gate: Mutex::new(None),
@@ -1446,6 +1467,7 @@ struct ReceiverInner {
     /// Confirmed notifications dropped because even the alternate Response did not fit.
     snmp_silent_drops: AtomicU32,
     acceptance_policy: Option<Arc<dyn NotificationAcceptancePolicy>>,
+    usm_failure_hook: Option<UsmFailureHook>,
     response_send_timeout: Duration,
     #[cfg(test)]
     response_send_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,

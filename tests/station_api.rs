@@ -1,0 +1,383 @@
+//! The station's REST API and client commands end to end, with real
+//! `dvsan agent` and `dvsan station` processes: a RAID group made through the
+//! API, a volume allocated by `dvsan volume create`, seen by net-snmp's
+//! `snmpbulkwalk` on the unit and written and read back by `qemu-io` at the
+//! NBD URI the station returned; errors as JSON; a spoofed coldStart adds
+//! nothing; a unit killed without linkDown becomes unreachable by polling.
+
+#[path = "../snmp/tests/support/net_snmp.rs"]
+mod net_snmp;
+mod support {
+    pub mod agent_process;
+    pub mod binary;
+    pub mod station_process;
+}
+
+use std::time::{Duration, Instant};
+
+use net_snmp::{Auth, NetSnmp, V3_AUTH, V3_PRIV, V3_USER, run_bounded, stderr, stdout};
+use serde_json::{Value, json};
+use support::agent_process::{AgentProcess, AgentSpec, v3_run};
+use support::binary::dvsan;
+use support::station_process::{Running, start_station_with};
+
+const VOLUME_NAME_COLUMN: &str = "1.3.6.1.4.1.8072.9999.9999.1.1.4.1.2";
+const ACCESS_CLIENT_COLUMN: &str = "1.3.6.1.4.1.8072.9999.9999.1.1.5.1.2";
+
+/// A bearer token made by `dvsan station token create`.
+fn token(db: &str) -> String {
+    let out = run_bounded(
+        {
+            let mut c = dvsan();
+            c.args(["station", "token", "create", "tests", "--db", db]);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = stdout(&out).trim().to_string();
+    assert!(t.starts_with("dvsan_"), "{t}");
+    t
+}
+
+struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn new(station: &Running, token: &str) -> Api {
+        Api {
+            base: station.api(),
+            token: token.to_string(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build()
+                .new_agent(),
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Value>, auth: bool) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::http::Request::builder().method(method).uri(&url);
+        let req = if auth {
+            req.header("Authorization", format!("Bearer {}", self.token))
+        } else {
+            req
+        };
+        let result = match body {
+            Some(b) => self.agent.run(
+                req.header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .unwrap(),
+            ),
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        let mut r = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, v) = self.send("GET", path, None, true);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+fn unit_state(api: &Api, name: &str) -> Option<String> {
+    api.get("/units")
+        .as_array()?
+        .iter()
+        .find(|u| u["name"] == name)
+        .map(|u| u["state"].as_str().unwrap_or("").to_string())
+}
+
+fn cli(station: &Running, token: &str, args: &[&str]) -> std::process::Output {
+    let mut c = dvsan();
+    c.args(args)
+        .args(["--station-url", &format!("http://{}", station.web)])
+        .env("DVSAN_TOKEN", token);
+    run_bounded(c, Duration::from_secs(60))
+}
+
+fn start_unit(tools: &NetSnmp, dir: &std::path::Path, name: &str, trap: &str) -> AgentProcess {
+    let mut spec = AgentSpec::three_disks(&dir.join(name));
+    std::fs::create_dir_all(&spec.dir).unwrap();
+    spec.name = name.into();
+    spec.args = vec!["--station".into(), trap.into()];
+    AgentProcess::start(spec, tools)
+}
+
+#[test]
+fn a_volume_made_through_the_api_is_on_the_unit_and_served_to_qemu() {
+    net_snmp::require_tool("qemu-io", "qemu-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let (station, trap) =
+        start_station_with(&db, V3_USER, V3_AUTH, V3_PRIV, &["--poll-interval", "30"]);
+    let token = token(&db);
+    let api = Api::new(&station, &token);
+    let tools = NetSnmp::new();
+
+    // No token, a wrong token: 401 with a JSON error.
+    let (status, body) = api.send("GET", "/units", None, false);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "unauthorized");
+    let wrong = Api {
+        token: format!("{token}x"),
+        ..Api::new(&station, &token)
+    };
+    assert_eq!(wrong.send("GET", "/volumes", None, true).0, 401);
+
+    let agent = start_unit(&tools, dir.path(), "unit-a", &trap.to_string());
+    let took = wait_for(
+        "the unit online in the API",
+        Duration::from_secs(20),
+        || unit_state(&api, "unit-a").as_deref() == Some("online"),
+    );
+    eprintln!("agent answered SNMP → unit online in /api/v1/units: {took:?}");
+    let unit = api.get("/units/unit-a");
+    assert_eq!(unit["disks"].as_array().unwrap().len(), 3, "{unit}");
+    assert!(unit["raid_groups"].as_array().unwrap().is_empty());
+
+    // A RAID 5 group from the three free disks, by SNMP SET from the station.
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-a/groups",
+        Some(json!({"name": "r5", "level": "raid5", "disks": [1, 2, 3]})),
+        true,
+    );
+    assert_eq!(status, 201, "{body}");
+    let groups = body["raid_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{body}");
+    assert_eq!(groups[0]["level"], "raid5");
+    let free = groups[0]["free_mib"].as_i64().unwrap();
+    assert!(free >= 64, "{body}");
+    // A bad request changes nothing and says why.
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-a/groups",
+        Some(json!({"name": "again", "level": "raid7", "disks": [1]})),
+        true,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    let (status, body) = api.send("POST", "/volumes", Some(json!({"name": "x"})), true);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+
+    // More than there is: no_space, and nothing left on the unit.
+    let (status, body) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "huge", "size_mib": free + 1, "clients": ["127.0.0.1"]})),
+        true,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("no_space")),
+        "{body}"
+    );
+
+    // `dvsan volume create` → one extent on unit-a with its NBD URI.
+    let out = cli(
+        &station,
+        &token,
+        &[
+            "volume",
+            "create",
+            "vm1",
+            "--size",
+            "32M",
+            "--client",
+            "127.0.0.1",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["size_mib"], 32, "{v}");
+    let extents = v["extents"].as_array().unwrap();
+    assert_eq!(extents.len(), 1, "{v}");
+    let uri = extents[0]["nbd_uri"].as_str().unwrap().to_string();
+    assert_eq!(uri, agent.nbd_uri("vm1"));
+    assert_eq!(v["clients"], json!(["127.0.0.1"]));
+
+    // net-snmp sees the partition and its access entry on the unit.
+    let walk = v3_run(&tools, "snmpbulkwalk", &agent, &[VOLUME_NAME_COLUMN]);
+    assert!(walk.status.success(), "{}", stderr(&walk));
+    assert!(stdout(&walk).contains("\"vm1\""), "{}", stdout(&walk));
+    let walk = v3_run(&tools, "snmpbulkwalk", &agent, &[ACCESS_CLIENT_COLUMN]);
+    assert!(stdout(&walk).contains("\"127.0.0.1\""), "{}", stdout(&walk));
+
+    // qemu-io writes and reads back a pattern at the URI.
+    let mut qemu = std::process::Command::new("qemu-io");
+    qemu.args([
+        "-f",
+        "raw",
+        "-c",
+        "write -P 0xab 1M 1M",
+        "-c",
+        "read -P 0xab 1M 1M",
+        "-c",
+        "read -P 0 0 1M",
+        &uri,
+    ]);
+    let out = run_bounded(qemu, Duration::from_secs(60));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("Pattern verification failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Listing, grant, revoke, clients, events.
+    let out = cli(&station, &token, &["volume", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("vm1"), "{}", stdout(&out));
+    let (status, body) = api.send(
+        "POST",
+        "/volumes/vm1/clients",
+        Some(json!({"client": "10.9.0.0/16"})),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut granted: Vec<&str> = body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    granted.sort();
+    assert_eq!(granted, ["10.9.0.0/16", "127.0.0.1"]);
+    let clients = api.get("/clients");
+    assert_eq!(clients.as_array().unwrap().len(), 2, "{clients}");
+    let out = cli(
+        &station,
+        &token,
+        &["volume", "revoke", "vm1", "10.9.0.0/16"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(api.get("/volumes/vm1")["clients"], json!(["127.0.0.1"]));
+    let events = api.get("/events?kind=allocated");
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    let unit = api.get("/units/unit-a");
+    let parts = unit["partitions"].as_array().unwrap();
+    assert_eq!(parts[0]["station_volume"], "vm1", "{unit}");
+
+    // A name taken, a bad client: refused with a message.
+    let out = cli(
+        &station,
+        &token,
+        &["volume", "create", "vm1", "--size", "1M"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already named"), "{}", stderr(&out));
+    let out = cli(
+        &station,
+        &token,
+        &["volume", "create", "vm2", "--size", "12Q"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("12Q"), "{}", stderr(&out));
+
+    // Delete: the partition is gone from the unit too.
+    let out = cli(&station, &token, &["volume", "delete", "vm1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let walk = v3_run(&tools, "snmpbulkwalk", &agent, &[VOLUME_NAME_COLUMN]);
+    assert!(!stdout(&walk).contains("\"vm1\""), "{}", stdout(&walk));
+    let (status, body) = api.send("GET", "/volumes/vm1", None, true);
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    // The empty group can go.
+    let (status, body) = api.send("DELETE", "/units/unit-a/groups/1", None, true);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["raid_groups"].as_array().unwrap().is_empty(), "{body}");
+    drop(agent);
+}
+
+#[test]
+fn a_spoofed_cold_start_adds_nothing_and_a_killed_unit_becomes_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let config = dir.path().join("station.toml");
+    std::fs::write(&config, "snmp_timeout_ms = 200\n").unwrap();
+    let (station, trap) = start_station_with(
+        &db,
+        V3_USER,
+        V3_AUTH,
+        V3_PRIV,
+        &["--poll-interval", "1", "--config", config.to_str().unwrap()],
+    );
+    let token = token(&db);
+    let api = Api::new(&station, &token);
+    let tools = NetSnmp::new();
+
+    // coldStart with a wrong key: a warning event with its source, no unit.
+    let wrong_key = Auth::V3 {
+        user: V3_USER,
+        auth: "not-the-key-9",
+        privacy: V3_PRIV,
+    };
+    let out = tools.run(
+        "snmptrap",
+        &wrong_key,
+        &["-e", "0x8000000001020399"],
+        &format!("udp:{trap}"),
+        &["", "1.3.6.1.6.3.1.1.5.1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for("the refusal as an event", Duration::from_secs(10), || {
+        api.get("/events?kind=refused")
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    });
+    let refused = api.get("/events?kind=refused");
+    assert_eq!(refused[0]["severity"], "warning", "{refused}");
+    assert!(
+        refused[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(api.get("/units").as_array().unwrap().is_empty());
+
+    // A real unit joins, then dies without linkDown.
+    let agent = start_unit(&tools, dir.path(), "unit-k", &trap.to_string());
+    wait_for("the unit online", Duration::from_secs(20), || {
+        unit_state(&api, "unit-k").as_deref() == Some("online")
+    });
+    agent.kill();
+    let took = wait_for(
+        "polls to mark the killed unit unreachable",
+        Duration::from_secs(20),
+        || unit_state(&api, "unit-k").as_deref() == Some("unreachable"),
+    );
+    eprintln!("SIGKILL → unreachable after {took:?} at a 1 s poll interval");
+    let events = api.get("/events?kind=unreachable");
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+}
