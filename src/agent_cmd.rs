@@ -20,13 +20,17 @@ pub struct AgentArgs {
     /// TOML configuration file (keys: name, data_dir, disks, snmp_listen,
     /// nbd_listen, stations, station_domain, station_nameserver, trap_sinks,
     /// trap_community, read_community, write_community, low_threshold,
-    /// watch_interfaces, shutdown_wait_ms, [snmp] user, auth_protocol,
+    /// watch_interfaces, shutdown_wait_ms, advertise_host, [snmp] user, auth_protocol,
     /// auth_password, priv_protocol, priv_password).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The unit's name (sysName) [default: as recorded on the disks, else the host name]
     #[arg(long)]
     pub name: Option<String>,
+    /// DNS name the station and clients reach this unit by (advertised in
+    /// its SNMP and NBD endpoints instead of an address)
+    #[arg(long, value_name = "HOST")]
+    pub advertise_host: Option<String>,
     /// Directory for the SNMP engine state [default: /var/lib/dvsan]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -74,6 +78,7 @@ pub struct AgentArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     name: Option<String>,
+    advertise_host: Option<String>,
     data_dir: Option<PathBuf>,
     #[serde(default)]
     disks: Vec<String>,
@@ -198,6 +203,12 @@ impl AgentArgs {
         let mut watch_interfaces = file.watch_interfaces;
         watch_interfaces.extend(self.watch_interfaces);
         let name = self.name.or(file.name);
+        let advertise_host = self.advertise_host.or(file.advertise_host);
+        if let Some(h) = &advertise_host
+            && !is_dns_name(h)
+        {
+            bail!("advertise_host: {h:?} is not a DNS name like unit-a.san.example");
+        }
         if let Some(n) = &name
             && (n.is_empty() || n.len() > 255 || n.chars().any(char::is_control))
         {
@@ -228,6 +239,7 @@ impl AgentArgs {
                 sysfs_net: PathBuf::from("/sys/class/net"),
                 inform,
                 shutdown_wait: Duration::from_millis(file.shutdown_wait_ms.unwrap_or(5000)),
+                advertise_host,
             },
             stations,
             trap_sinks,
@@ -272,4 +284,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     agent.shutdown().await;
     Ok(())
+}
+
+/// Whether `h` is a DNS host name (RFC 1123 labels), not an address.
+fn is_dns_name(h: &str) -> bool {
+    h.parse::<std::net::IpAddr>().is_err()
+        && !h.is_empty()
+        && h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }

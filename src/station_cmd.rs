@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use dvsan_station::learner::Admission;
 use dvsan_station::{Station, StationConfig};
 use serde::Deserialize;
 
@@ -20,7 +21,7 @@ pub struct StationArgs {
     #[command(subcommand)]
     pub command: Option<StationCommand>,
     /// TOML configuration file (keys: db, trap_listen, web_listen, poll_interval,
-    /// snmp_timeout_ms, communities, [snmp] user, auth_protocol,
+    /// snmp_timeout_ms, admission, communities, [snmp] user, auth_protocol,
     /// auth_password, priv_protocol, priv_password).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -38,6 +39,9 @@ pub struct StationArgs {
     pub poll_interval: Option<u64>,
     #[command(flatten)]
     pub snmp: SnmpArgs,
+    /// New units: `auto` (serve once they announce themselves) or `manual` (pending until approved) [default: auto]
+    #[arg(long, value_name = "MODE")]
+    pub admission: Option<String>,
     /// SNMPv2c community whose notifications are believed too (repeatable)
     #[arg(long, value_name = "COMMUNITY")]
     pub community: Vec<String>,
@@ -51,6 +55,7 @@ struct FileConfig {
     web_listen: Option<String>,
     poll_interval: Option<u64>,
     snmp_timeout_ms: Option<u64>,
+    admission: Option<String>,
     #[serde(default)]
     communities: Vec<String>,
     #[serde(default)]
@@ -90,6 +95,11 @@ impl StationArgs {
         if !(10..=60_000).contains(&snmp_timeout_ms) {
             bail!("snmp_timeout_ms: must be from 10 to 60000, got {snmp_timeout_ms}");
         }
+        let admission = match self.admission.or(file.admission).as_deref() {
+            None | Some("auto") => Admission::Auto,
+            Some("manual") => Admission::Manual,
+            Some(other) => bail!("admission: {other:?} is not auto or manual"),
+        };
         let user = self.snmp.resolve(file.snmp)?;
         let mut communities = file.communities;
         communities.extend(self.community);
@@ -107,6 +117,7 @@ impl StationArgs {
             user,
             communities,
             engine_file,
+            admission,
         })
     }
 }

@@ -381,3 +381,81 @@ fn a_spoofed_cold_start_adds_nothing_and_a_killed_unit_becomes_unreachable() {
     let events = api.get("/events?kind=unreachable");
     assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
 }
+
+#[test]
+fn manual_admission_keeps_a_unit_pending_until_approved_and_dns_names_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let (station, trap) = start_station_with(
+        &db,
+        V3_USER,
+        V3_AUTH,
+        V3_PRIV,
+        &["--poll-interval", "30", "--admission", "manual"],
+    );
+    let token = token(&db);
+    let api = Api::new(&station, &token);
+    let tools = NetSnmp::new();
+    let mut spec = AgentSpec::three_disks(&dir.path().join("m"));
+    std::fs::create_dir_all(&spec.dir).unwrap();
+    spec.name = "unit-m".into();
+    spec.args = vec![
+        "--station".into(),
+        trap.to_string(),
+        "--advertise-host".into(),
+        "localhost".into(),
+    ];
+    let agent = AgentProcess::start(spec, &tools);
+    wait_for("the unit pending", Duration::from_secs(20), || {
+        unit_state(&api, "unit-m").as_deref() == Some("pending")
+    });
+    let unit = api.get("/units/unit-m");
+    assert_eq!(
+        unit["unit"]["snmp_address"],
+        format!("localhost:{}", agent.snmp_port),
+        "the unit's DNS name is kept: {unit}"
+    );
+    assert_eq!(
+        unit["unit"]["nbd_endpoint"],
+        format!("localhost:{}", agent.nbd_port)
+    );
+    assert_eq!(api.get("/events?kind=pending").as_array().unwrap().len(), 1);
+    // Pending: no changes, no allocation.
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-m/groups",
+        Some(json!({"name": "lin", "level": "linear", "disks": [1]})),
+        true,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+
+    let (status, body) = api.send("POST", "/units/unit-m/approve", None, true);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["unit"]["state"], "online", "{body}");
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-m/groups",
+        Some(json!({"name": "lin", "level": "linear", "disks": [1, 2]})),
+        true,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "named", "size_mib": 8, "clients": ["127.0.0.1"], "placement": {"level": "linear"}})),
+        true,
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(
+        v["extents"][0]["nbd_uri"],
+        format!("nbd://localhost:{}/named", agent.nbd_port)
+    );
+    // A second approval is refused: it is not pending any more.
+    let (status, _) = api.send("POST", "/units/unit-m/approve", None, true);
+    assert_eq!(status, 409);
+    drop(agent);
+}

@@ -78,6 +78,10 @@ pub struct AgentSettings {
     pub inform: NotifierConfig,
     /// Longest wait for the stations' acknowledgement of linkDown.
     pub shutdown_wait: Duration,
+    /// The DNS name stations and clients reach the unit by; when set, the
+    /// SNMP and NBD endpoints the unit advertises name it instead of an
+    /// address, so a renumbered unit keeps its identity.
+    pub advertise_host: Option<String>,
 }
 
 /// Start-up errors.
@@ -211,6 +215,14 @@ pub fn assemble(disks: &[DiskArg]) -> Result<Unit, AgentError> {
     Ok(unit)
 }
 
+/// `HOST:PORT` with the advertised DNS name, else the advertised address.
+fn endpoint(host: &Option<String>, listen: SocketAddr, toward: Option<SocketAddr>) -> String {
+    match host {
+        Some(h) => format!("{h}:{}", listen.port()),
+        None => advertised(listen, toward).to_string(),
+    }
+}
+
 /// The address others reach a listener at: its own, or when it listens on
 /// every address, the local address the route to `toward` leaves from.
 fn advertised(listen: SocketAddr, toward: Option<SocketAddr>) -> SocketAddr {
@@ -327,7 +339,7 @@ impl RunningAgent {
         let info = Arc::new(RwLock::new(UnitInfo {
             default_name: host_name(),
             stations: settings.stations_text.clone(),
-            nbd_endpoint: advertised(nbd_addr, first_station).to_string(),
+            nbd_endpoint: endpoint(&settings.advertise_host, nbd_addr, first_station),
             snmp_endpoint: String::new(),
             default_low_threshold: settings.low_threshold,
         }));
@@ -370,7 +382,7 @@ impl RunningAgent {
         ctx.info
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .snmp_endpoint = advertised(snmp_addr, first_station).to_string();
+            .snmp_endpoint = endpoint(&settings.advertise_host, snmp_addr, first_station);
 
         let bind_any = |peer: Option<SocketAddr>| -> SocketAddr {
             match peer {

@@ -343,6 +343,7 @@ async fn both_srv_targets_get_the_units_cold_start() {
     let dns = dns_server_with(&zone).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = AgentSettings {
+        advertise_host: None,
         name: Some("unit-srv".into()),
         data_dir: dir.path().join("data"),
         disks: (1..=3)

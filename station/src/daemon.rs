@@ -35,6 +35,8 @@ pub struct StationConfig {
     /// Where the station keeps its SNMP engine identity; in memory when
     /// `None` (snmpEngineBoots then restarts at 1).
     pub engine_file: Option<std::path::PathBuf>,
+    /// Whether new units serve at once or wait for an admin's approval.
+    pub admission: crate::learner::Admission,
 }
 
 /// Why the station stopped.
@@ -108,7 +110,7 @@ impl Station {
             UnitControl::new(manager.clone(), credentials.clone()),
         );
         Ok(Station {
-            learner: Learner::new(inventory, manager, credentials),
+            learner: Learner::new(inventory, manager, credentials).with_admission(config.admission),
             operations,
             receiver,
             web,

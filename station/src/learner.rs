@@ -5,12 +5,15 @@
 //! refusals are recorded as warning events with their source.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dvsan_snmp::dvsan_mib;
 use dvsan_snmp::manager::Manager;
 use dvsan_snmp::{Credentials, Notification, Oid, Refusal, Value};
 
 use crate::inventory::{Inventory, InventoryError, NewEvent, UnitState};
+use crate::unit_address::{ResolveError, UnitResolver, split_host_port};
 use crate::unit_snapshot::{LearnError, UnitSnapshot, uuid_text};
 
 /// snmpTraps: coldStart(1), linkDown(3), linkUp(4).
@@ -27,6 +30,9 @@ pub enum LearnerError {
     /// Writing the inventory failed.
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// The unit's DNS name did not resolve.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     /// Opening an SNMP session failed.
     #[error("SNMP session with {peer}: {source}")]
     Session {
@@ -57,12 +63,25 @@ pub enum Outcome {
     Ignored,
 }
 
+/// Whether a new unit serves at once or waits for an admin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Admission {
+    /// An authenticated announcement is enough.
+    #[default]
+    Auto,
+    /// New units stay pending until approved.
+    Manual,
+}
+
 /// Applies notifications to the inventory.
 #[derive(Debug, Clone)]
 pub struct Learner {
     inventory: Inventory,
     manager: Manager,
     credentials: Credentials,
+    resolver: UnitResolver,
+    admission: Admission,
+    rounds: Arc<AtomicU64>,
 }
 
 fn find(n: &Notification, object: &dvsan_mib::MibObject) -> Option<Value> {
@@ -81,7 +100,21 @@ impl Learner {
             inventory,
             manager,
             credentials,
+            resolver: UnitResolver::system(),
+            admission: Admission::Auto,
+            rounds: Arc::default(),
         }
+    }
+
+    /// The same learner admitting new units as `admission` says.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Resolves a unit endpoint as the inventory keeps it.
+    pub async fn resolve(&self, endpoint: &str) -> Result<SocketAddr, ResolveError> {
+        self.resolver.resolve(endpoint).await
     }
 
     /// The inventory.
@@ -90,24 +123,39 @@ impl Learner {
     }
 
     /// Where to poll the unit that sent `n`: the SNMP endpoint it names
-    /// (dvsanUnitSnmpEndpoint), else its source address on port 161.
-    pub fn snmp_address(n: &Notification) -> SocketAddr {
-        find(n, &dvsan_mib::DVSAN_UNIT_SNMP_ENDPOINT)
-            .and_then(|v| v.as_text().and_then(|t| t.parse::<SocketAddr>().ok()))
-            // A unit that gives a host name or a wildcard address is asked
-            // where its notification came from.
-            .map(|a| {
-                if a.ip().is_unspecified() {
-                    SocketAddr::new(n.source.ip(), a.port())
+    /// (dvsanUnitSnmpEndpoint: an address, or a DNS name kept as such),
+    /// else its source address on port 161.
+    pub fn snmp_target(n: &Notification) -> String {
+        let named = find(n, &dvsan_mib::DVSAN_UNIT_SNMP_ENDPOINT)
+            .and_then(|v| v.as_text().map(str::to_string));
+        if let Some(text) = named {
+            if let Ok(a) = text.parse::<SocketAddr>() {
+                // A unit that gives a wildcard address is asked where its
+                // notification came from.
+                return if a.ip().is_unspecified() {
+                    SocketAddr::new(n.source.ip(), a.port()).to_string()
                 } else {
-                    a
-                }
-            })
-            .unwrap_or_else(|| SocketAddr::new(n.source.ip(), 161))
+                    a.to_string()
+                };
+            }
+            if split_host_port(&text).is_some() {
+                return text;
+            }
+        }
+        SocketAddr::new(n.source.ip(), 161).to_string()
     }
 
-    /// Polls the unit at `addr` and records it; the unit is then online.
+    /// Polls the unit at `addr` and records it.
     pub async fn learn(&self, addr: SocketAddr) -> Result<Outcome, LearnerError> {
+        self.learn_endpoint(&addr.to_string()).await
+    }
+
+    /// Polls the unit at `endpoint` (`ADDR:PORT` or `NAME:PORT`, resolved
+    /// now) and records it under that endpoint. A known unit keeps its
+    /// state if pending, else becomes online; a new one is online, or
+    /// pending under manual admission.
+    pub async fn learn_endpoint(&self, endpoint: &str) -> Result<Outcome, LearnerError> {
+        let addr = self.resolver.resolve(endpoint).await?;
         let session = self
             .manager
             .session(addr, &self.credentials)
@@ -117,11 +165,20 @@ impl Learner {
                 source: Box::new(source),
             })?;
         let snapshot = UnitSnapshot::poll(&session).await?;
-        let new = self.inventory.upsert_unit(&snapshot).await?;
+        let known = self.inventory.unit(&snapshot.uuid).await?;
+        let state = match &known {
+            Some(u) if u.unit_state() == UnitState::Pending => UnitState::Pending,
+            None if self.admission == Admission::Manual => UnitState::Pending,
+            _ => UnitState::Online,
+        };
+        let new = self
+            .inventory
+            .upsert_unit_at(&snapshot, endpoint, state)
+            .await?;
         self.inventory
             .record_event(NewEvent {
                 unit_uuid: Some(&snapshot.uuid),
-                source: &addr.to_string(),
+                source: endpoint,
                 kind: "learned",
                 severity: "info",
                 message: &format!(
@@ -136,7 +193,21 @@ impl Learner {
                 ),
             })
             .await?;
-        tracing::info!(unit = %snapshot.uuid, name = %snapshot.name, %addr, new, "unit learned");
+        if new && state == UnitState::Pending {
+            self.inventory
+                .record_event(NewEvent {
+                    unit_uuid: Some(&snapshot.uuid),
+                    source: endpoint,
+                    kind: "pending",
+                    severity: "warning",
+                    message: &format!(
+                        "new unit {} waits for an admin's approval before it serves",
+                        snapshot.name
+                    ),
+                })
+                .await?;
+        }
+        tracing::info!(unit = %snapshot.uuid, name = %snapshot.name, %endpoint, new, state = state.as_str(), "unit learned");
         Ok(Outcome::Learned {
             uuid: snapshot.uuid,
             new,
@@ -168,7 +239,9 @@ impl Learner {
             })
             .await?;
         match kind {
-            "coldStart" | "linkUp" | "dvsanNotification" => self.learn(Self::snmp_address(n)).await,
+            "coldStart" | "linkUp" | "dvsanNotification" => {
+                self.learn_endpoint(&Self::snmp_target(n)).await
+            }
             "linkDown" => {
                 let Some(uuid) = unit_uuid else {
                     return Ok(Outcome::Ignored);
@@ -214,6 +287,26 @@ impl Learner {
 /// Polls missed in a row before a unit counts as unreachable.
 pub const MISSED_POLLS_UNREACHABLE: i64 = 3;
 
+/// Longest back-off, in poll rounds, for a unit that stopped answering.
+pub const MAX_BACKOFF_ROUNDS: u64 = 16;
+
+/// Whether a unit that missed `missed` polls in a row is polled in round
+/// `round`: every round until it is unreachable, then every 2, 4 … up to
+/// [`MAX_BACKOFF_ROUNDS`] rounds, so dead units cost little and a unit that
+/// comes back is seen again within that many rounds (at once if it
+/// announces itself).
+pub fn due(missed: i64, round: u64) -> bool {
+    let over = missed - MISSED_POLLS_UNREACHABLE;
+    if over < 0 {
+        return true;
+    }
+    let every = 1u64
+        .checked_shl(over.min(6) as u32 + 1)
+        .unwrap_or(MAX_BACKOFF_ROUNDS)
+        .min(MAX_BACKOFF_ROUNDS);
+    round.is_multiple_of(every)
+}
+
 /// Most units polled at once.
 const POLL_CONCURRENCY: usize = 32;
 
@@ -238,17 +331,16 @@ impl Learner {
     /// lost notification delays the inventory but never corrupts it.
     pub async fn poll_all(&self) -> Result<PollRound, LearnerError> {
         use futures_util::stream::{self, StreamExt};
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         let units = self.inventory.units().await?;
         let polled: Vec<_> = stream::iter(
             units
                 .into_iter()
-                .filter(|u| u.unit_state() != UnitState::Pending),
+                .filter(|u| u.unit_state() != UnitState::Pending)
+                .filter(|u| due(u.missed_polls, round)),
         )
         .map(|unit| async move {
-            let result = match unit.snmp_address.parse::<SocketAddr>() {
-                Ok(addr) => self.learn(addr).await,
-                Err(_) => Ok(Outcome::Ignored),
-            };
+            let result = self.learn_endpoint(&unit.snmp_address).await;
             (unit, result)
         })
         .buffer_unordered(POLL_CONCURRENCY)
@@ -303,4 +395,21 @@ impl Learner {
 /// The OID of a notification's trap, for callers matching on it.
 pub fn is_cold_start(oid: &Oid) -> bool {
     oid.arcs() == COLD_START
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_units_are_polled_less_and_less_often() {
+        let polled = |missed: i64| (0..32u64).filter(|r| due(missed, *r)).count();
+        assert_eq!(polled(0), 32);
+        assert_eq!(polled(2), 32);
+        assert_eq!(polled(3), 16, "every 2nd round once unreachable");
+        assert_eq!(polled(4), 8);
+        assert_eq!(polled(5), 4);
+        assert_eq!(polled(6), 2, "every 16th round at most");
+        assert_eq!(polled(60), 2);
+    }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod inventory;
 pub mod learner;
 pub mod operations;
+pub mod unit_address;
 pub mod unit_control;
 pub mod unit_snapshot;
 pub mod web;

@@ -264,24 +264,6 @@ fn nbd_uri(endpoint: &str, export: &str) -> String {
     format!("nbd://{endpoint}/{export}")
 }
 
-fn unit_address(u: &UnitRow) -> Result<SocketAddr, OpError> {
-    u.snmp_address.parse().map_err(|_| {
-        OpError::Unit(format!(
-            "unit {} has no usable SNMP address ({:?})",
-            u.name, u.snmp_address
-        ))
-    })
-}
-
-fn extent_address(e: &ExtentRow) -> Result<SocketAddr, OpError> {
-    e.snmp_address.parse().map_err(|_| {
-        OpError::Unit(format!(
-            "unit {} of extent {} is not in the inventory",
-            e.unit_uuid, e.seq
-        ))
-    })
-}
-
 impl Operations {
     /// Operations over `inventory`, changing units through `control`.
     pub fn new(inventory: Inventory, control: UnitControl) -> Self {
@@ -334,14 +316,36 @@ impl Operations {
                 u.unit_state().as_str()
             )));
         }
-        let addr = unit_address(&u)?;
+        let addr = self.unit_address(&u).await?;
         Ok((u, addr))
     }
 
+    /// Where a unit's SNMP agent is now (its endpoint may be a DNS name).
+    async fn unit_address(&self, u: &UnitRow) -> Result<SocketAddr, OpError> {
+        self.learner
+            .resolve(&u.snmp_address)
+            .await
+            .map_err(|e| OpError::Unit(format!("unit {}: {e}", u.name)))
+    }
+
+    /// Where the unit holding an extent is now.
+    async fn extent_address(&self, e: &ExtentRow) -> Result<SocketAddr, OpError> {
+        if e.snmp_address.is_empty() {
+            return Err(OpError::Unit(format!(
+                "unit {} of extent {} is not in the inventory",
+                e.unit_uuid, e.seq
+            )));
+        }
+        self.learner
+            .resolve(&e.snmp_address)
+            .await
+            .map_err(|err| OpError::Unit(format!("unit {}: {err}", e.unit_name)))
+    }
+
     /// Polls a unit again after a change, so the inventory shows it.
-    async fn relearn(&self, addr: SocketAddr) {
-        if let Err(e) = self.learner.learn(addr).await {
-            tracing::warn!(%addr, error = %e, "unit not polled after a change; the next poll will");
+    async fn relearn(&self, endpoint: &str) {
+        if let Err(e) = self.learner.learn_endpoint(endpoint).await {
+            tracing::warn!(%endpoint, error = %e, "unit not polled after a change; the next poll will");
         }
     }
 
@@ -448,14 +452,14 @@ impl Operations {
         let plan = allocator::place(&spaces, req.size_mib)
             .map_err(|e| OpError::NoSpace(format!("no room for {}: {e}", req.name)))?;
         let units = self.inventory.units().await?;
-        let mut made: Vec<(SocketAddr, NewExtent)> = Vec::new();
+        let mut made: Vec<(SocketAddr, String, NewExtent)> = Vec::new();
         let outcome = async {
             for (seq, piece) in plan.iter().enumerate() {
                 let u = units
                     .iter()
                     .find(|u| u.uuid == piece.unit_uuid)
                     .ok_or_else(|| OpError::Unit(format!("unit {} vanished", piece.unit_uuid)))?;
-                let addr = unit_address(u)?;
+                let addr = self.unit_address(u).await?;
                 let export = if plan.len() == 1 {
                     req.name.clone()
                 } else {
@@ -468,6 +472,7 @@ impl Operations {
                     .await?;
                 made.push((
                     addr,
+                    u.snmp_address.clone(),
                     NewExtent {
                         unit_uuid: u.uuid.clone(),
                         volume_index: index,
@@ -481,7 +486,7 @@ impl Operations {
                 }
             }
             let uuid = uuid::Uuid::new_v4().to_string();
-            let extents: Vec<NewExtent> = made.iter().map(|(_, e)| e.clone()).collect();
+            let extents: Vec<NewExtent> = made.iter().map(|(_, _, e)| e.clone()).collect();
             Ok::<_, OpError>(
                 self.inventory
                     .record_station_volume(&uuid, &req.name, &extents, &clients)
@@ -489,12 +494,12 @@ impl Operations {
             )
         }
         .await;
-        let mut touched: Vec<SocketAddr> = made.iter().map(|(a, _)| *a).collect();
+        let mut touched: Vec<String> = made.iter().map(|(_, t, _)| t.clone()).collect();
         touched.dedup();
         let row = match outcome {
             Ok(row) => row,
             Err(e) => {
-                for (addr, ext) in made.iter().rev() {
+                for (addr, _, ext) in made.iter().rev() {
                     if let Err(undo) = self
                         .control
                         .destroy_partition(*addr, ext.volume_index)
@@ -509,14 +514,14 @@ impl Operations {
                         self.event(Some(&ext.unit_uuid), "orphan", &msg).await;
                     }
                 }
-                for addr in touched {
-                    self.relearn(addr).await;
+                for endpoint in &touched {
+                    self.relearn(endpoint).await;
                 }
                 return Err(e);
             }
         };
-        for addr in touched {
-            self.relearn(addr).await;
+        for endpoint in &touched {
+            self.relearn(endpoint).await;
         }
         let msg = format!(
             "volume {} of {} MiB allocated in {} extent(s) for {}",
@@ -530,7 +535,7 @@ impl Operations {
             }
         );
         self.event(
-            made.first().map(|(_, e)| e.unit_uuid.as_str()),
+            made.first().map(|(_, _, e)| e.unit_uuid.as_str()),
             "allocated",
             &msg,
         )
@@ -563,7 +568,7 @@ impl Operations {
         let mut done: Vec<(SocketAddr, u32)> = Vec::new();
         for e in &extents {
             let step = async {
-                let addr = extent_address(e)?;
+                let addr = self.extent_address(e).await?;
                 self.control
                     .grant(addr, e.volume_index as u32, &client)
                     .await?;
@@ -598,7 +603,7 @@ impl Operations {
             )));
         }
         for e in self.inventory.extents_of(&v.uuid).await? {
-            let addr = extent_address(&e)?;
+            let addr = self.extent_address(&e).await?;
             self.control
                 .revoke(addr, e.volume_index as u32, &client)
                 .await?;
@@ -635,16 +640,16 @@ impl Operations {
         }
         let mut touched = Vec::new();
         for e in &extents {
-            let addr = extent_address(e)?;
+            let addr = self.extent_address(e).await?;
             self.control
                 .destroy_partition(addr, e.volume_index as u32)
                 .await?;
-            touched.push(addr);
+            touched.push(e.snmp_address.clone());
         }
         self.inventory.forget_station_volume(&v.uuid).await?;
         touched.dedup();
-        for addr in touched {
-            self.relearn(addr).await;
+        for endpoint in &touched {
+            self.relearn(endpoint).await;
         }
         let msg = format!("volume {} deleted", v.name);
         self.event(None, "deleted", &msg).await;
@@ -735,7 +740,7 @@ impl Operations {
                 },
             )
             .await?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!(
             "RAID group {} ({}) created from disks {:?}",
             req.name, req.level, req.disks
@@ -767,7 +772,7 @@ impl Operations {
             )));
         }
         self.control.destroy_group(addr, group).await?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!("RAID group {} deleted", g.name);
         self.event(Some(&u.uuid), "group-deleted", &msg).await;
         self.unit(&u.uuid).await
@@ -814,7 +819,7 @@ impl Operations {
         self.control
             .create_partition(addr, &req.name, req.raid_group, req.size_mib as u32)
             .await?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!(
             "partition {} of {} MiB created in group {}",
             req.name, req.size_mib, g.name
@@ -871,7 +876,7 @@ impl Operations {
                     u.name, p.name
                 ))
             })?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!(
             "partition {} grown from {} to {size_mib} MiB",
             p.name, p.size_mib
@@ -896,7 +901,7 @@ impl Operations {
             )));
         }
         self.control.destroy_partition(addr, volume_index).await?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!("partition {} deleted", p.name);
         self.event(Some(&u.uuid), "partition-deleted", &msg).await;
         self.unit(&u.uuid).await
@@ -915,8 +920,7 @@ impl Operations {
         self.inventory
             .set_unit_state(&u.uuid, UnitState::Online)
             .await?;
-        let addr = unit_address(&u)?;
-        self.relearn(addr).await;
+        self.relearn(&u.snmp_address).await;
         let msg = format!("unit {} approved", u.name);
         self.event(Some(&u.uuid), "approved", &msg).await;
         self.unit(&u.uuid).await

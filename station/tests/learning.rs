@@ -220,10 +220,23 @@ async fn a_unit_that_stops_answering_becomes_unreachable_and_comes_back_by_itsel
             .iter()
             .all(|v| v.available == 0)
     );
-    // It comes back on the same address; the next poll finds it.
+    // It comes back on the same address; a poll finds it within the
+    // back-off (unreachable units are polled every 2nd, 4th … round).
     let (back, _system) = simulated_unit_at("127.0.0.1:10809", addr);
-    let r = st.learner.poll_all().await.unwrap();
-    assert_eq!(r.came_back, vec![uuid.to_string()]);
+    let mut skipped = 0;
+    let mut found = false;
+    for _ in 0..dvsan_station::learner::MAX_BACKOFF_ROUNDS {
+        let r = st.learner.poll_all().await.unwrap();
+        if r.answered + r.missed == 0 {
+            skipped += 1;
+        }
+        if r.came_back == vec![uuid.to_string()] {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the unit was not polled again within the back-off");
+    assert!(skipped <= 1, "back-off of one missed poll past unreachable is 2 rounds");
     assert_eq!(
         inv.unit(uuid).await.unwrap().unwrap().unit_state(),
         UnitState::Online

@@ -258,8 +258,20 @@ impl Inventory {
     /// Writes everything a poll learned of a unit, replacing what was known,
     /// in one transaction; the unit is then online. Returns whether the
     /// unit was new.
-    #[tracing::instrument(skip_all, fields(unit = %s.uuid))]
     pub async fn upsert_unit(&self, s: &UnitSnapshot) -> Result<bool, InventoryError> {
+        self.upsert_unit_at(s, &s.snmp_address.to_string(), UnitState::Online)
+            .await
+    }
+
+    /// [`Inventory::upsert_unit`], recording `endpoint` (an address or a
+    /// DNS name with port) as where to poll it, in `state`.
+    #[tracing::instrument(skip_all, fields(unit = %s.uuid))]
+    pub async fn upsert_unit_at(
+        &self,
+        s: &UnitSnapshot,
+        endpoint: &str,
+        state: UnitState,
+    ) -> Result<bool, InventoryError> {
         let at = now();
         let mut tx = self.pool.begin().await?;
         let existed: Option<(String,)> = sqlx::query_as("SELECT uuid FROM units WHERE uuid = $1")
@@ -269,23 +281,24 @@ impl Inventory {
         sqlx::query(
             "INSERT INTO units (uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
                                 total_mib, free_mib, missed_polls, last_seen, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, $8, 0, $9, $9)
+             VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $8, 0, $9, $9)
              ON CONFLICT (uuid) DO UPDATE SET
                 name = excluded.name, snmp_address = excluded.snmp_address,
                 nbd_endpoint = excluded.nbd_endpoint, sys_descr = excluded.sys_descr,
-                software = excluded.software, state = 'online',
+                software = excluded.software, state = excluded.state,
                 total_mib = excluded.total_mib, free_mib = excluded.free_mib,
                 missed_polls = 0, last_seen = excluded.last_seen",
         )
         .bind(&s.uuid)
         .bind(&s.name)
-        .bind(s.snmp_address.to_string())
+        .bind(endpoint)
         .bind(&s.nbd_endpoint)
         .bind(&s.sys_descr)
         .bind(&s.software)
         .bind(i64::from(s.total_mib))
         .bind(i64::from(s.free_mib))
         .bind(at)
+        .bind(state.as_str())
         .execute(&mut *tx)
         .await?;
         for table in ["disks", "raid_groups", "volumes"] {
@@ -332,7 +345,7 @@ impl Inventory {
             sqlx::query(
                 "INSERT INTO volumes (unit_uuid, volume_index, uuid, name, raid_group, offset_mib,
                                       size_mib, state, export_name, access_mode, available)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&s.uuid)
             .bind(i64::from(v.index))
@@ -344,6 +357,7 @@ impl Inventory {
             .bind(v.state.mib_name())
             .bind(&v.export_name)
             .bind(v.access_mode.mib_name())
+            .bind(i64::from(state == UnitState::Online))
             .execute(&mut *tx)
             .await?;
         }
