@@ -236,7 +236,10 @@ async fn a_unit_that_stops_answering_becomes_unreachable_and_comes_back_by_itsel
         }
     }
     assert!(found, "the unit was not polled again within the back-off");
-    assert!(skipped <= 1, "back-off of one missed poll past unreachable is 2 rounds");
+    assert!(
+        skipped <= 1,
+        "back-off of one missed poll past unreachable is 2 rounds"
+    );
     assert_eq!(
         inv.unit(uuid).await.unwrap().unwrap().unit_state(),
         UnitState::Online
