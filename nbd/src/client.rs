@@ -6,11 +6,16 @@
 //! example `futures` joined together, or several tasks) are in flight at
 //! once. A reader task matches replies to requests by handle, in whatever
 //! order the server sends them.
+//!
+//! Dropping a call's future is safe: one dropped while its request was
+//! half-written leaves the stream unusable, so the client is then marked
+//! broken (every pending and later call fails) rather than letting the next
+//! request's bytes be taken as the rest of the abandoned one.
 
 use std::collections::HashMap;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BytesMut};
@@ -234,12 +239,44 @@ struct Shared {
     table: Mutex<Table>,
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
     next_handle: AtomicU64,
+    /// A request was left half-sent (its call dropped or its write failed):
+    /// nothing more may be written, since the server would read the next
+    /// request as the rest of that one.
+    broken: AtomicBool,
 }
 
 impl Shared {
     fn table(&self) -> MutexGuard<'_, Table> {
         // A panic elsewhere must not wedge every request.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the stream unusable and fails every pending request.
+    fn poison(&self) {
+        self.broken.store(true, Ordering::Release);
+        let mut t = self.table();
+        t.closed = true;
+        for (_, p) in t.pending.drain() {
+            let _ = p.done.send(Err(Error::Disconnected));
+        }
+    }
+}
+
+/// Poisons the client if dropped before [`SendGuard::sent`]: a request
+/// write that did not finish, by error or by cancellation.
+struct SendGuard<'a>(Option<&'a Shared>);
+
+impl SendGuard<'_> {
+    fn sent(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for SendGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.poison();
+        }
     }
 }
 
@@ -288,6 +325,7 @@ impl Client {
             table: Mutex::new(Table::default()),
             writer: tokio::sync::Mutex::new(Box::new(w)),
             next_handle: AtomicU64::new(1),
+            broken: AtomicBool::new(false),
         });
         let reader = tokio::spawn(read_replies(r, leftover, shared.clone()));
         Ok(Client {
@@ -300,6 +338,15 @@ impl Client {
     /// What the server said about the export.
     pub fn info(&self) -> &ExportInfo {
         &self.info
+    }
+
+    /// Whether the connection is known to be unusable: the server closed
+    /// it, it broke the protocol, or a request was left half-sent. Every
+    /// call on a closed client fails; a caller keeping a pool reconnects.
+    pub fn is_closed(&self) -> bool {
+        self.shared.broken.load(Ordering::Acquire)
+            || self.reader.is_finished()
+            || self.shared.table().closed
     }
 
     async fn submit(
@@ -344,8 +391,17 @@ impl Client {
         codec::encode_request(&mut head, &req);
         let sent = async {
             let mut w = self.shared.writer.lock().await;
+            if self.shared.broken.load(Ordering::Acquire) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "an earlier request was left half-sent",
+                ));
+            }
+            let guard = SendGuard(Some(&self.shared));
             write_all_vectored(&mut *w, &mut [IoSlice::new(&head), IoSlice::new(payload)]).await?;
-            w.flush().await
+            w.flush().await?;
+            guard.sent();
+            Ok(())
         }
         .await;
         if let Err(e) = sent {

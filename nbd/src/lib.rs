@@ -10,12 +10,15 @@
 //! * `handshake` / `transmission`: the server's two phases;
 //! * [`server`]: accept loops and the per-connection driver;
 //! * [`client`]: the client half;
-//! * [`export`] and [`file_export`]: the backend traits and a file backend.
+//! * [`export`] and [`file_export`]: the backend traits and a file backend;
+//! * [`concat`]: an export made of remote exports end to end (a volume
+//!   spanning units), served through the client half.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod codec;
+pub mod concat;
 pub mod connection;
 pub mod consts;
 pub mod error;
@@ -26,6 +29,7 @@ pub mod server;
 mod transmission;
 
 pub use client::{Client, ClientOptions, ExportInfo};
+pub use concat::{ConcatExport, ConcatOptions, RemoteAddr, RemoteSpec};
 pub use error::{Error, Result};
 pub use export::{
     Access, BlockSizes, Export, ExportEntry, ExportFlags, ExportRegistry, ExportStats, Extent,
