@@ -352,11 +352,7 @@ struct Remote {
 
 impl Remote {
     /// Opens one connection and checks it against the extent.
-    async fn open(
-        spec: &RemoteSpec,
-        uri: &str,
-        timeout: Duration,
-    ) -> Result<Client, ConcatError> {
+    async fn open(spec: &RemoteSpec, uri: &str, timeout: Duration) -> Result<Client, ConcatError> {
         let opts = ClientOptions::new(spec.export.clone());
         let connect = async {
             match &spec.addr {
@@ -469,10 +465,7 @@ impl Remote {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(Error::Request { errno, message })) => Failure::Refused(errno, message),
             Ok(Err(e)) => Failure::Broken(e.to_string()),
-            Err(_) => Failure::Broken(format!(
-                "no reply within {:?}",
-                self.opts.request_timeout
-            )),
+            Err(_) => Failure::Broken(format!("no reply within {:?}", self.opts.request_timeout)),
         };
         if let Failure::Broken(why) = &failure {
             self.discard(&conn, why).await;
@@ -645,7 +638,10 @@ impl Remote {
 
 /// The first error of several results, after all of them finished.
 fn first_error<T>(results: Vec<io::Result<T>>) -> io::Result<()> {
-    results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    results
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
 }
 
 /// An error and its sources on one line.
@@ -830,9 +826,8 @@ impl Export for ConcatExport {
     fn trim(&self, offset: u64, len: u64, fua: bool) -> io::Result<()> {
         let pieces = self.pieces(offset, len)?;
         let trims = pieces.iter().map(|p| {
-            self.remotes[p.extent].range_op(p.offset, p.len, fua, async |c, at, n| {
-                c.trim(at, n).await
-            })
+            self.remotes[p.extent]
+                .range_op(p.offset, p.len, fua, async |c, at, n| c.trim(at, n).await)
         });
         first_error(self.runtime.block_on(join_all(trims)))
     }
@@ -973,8 +968,8 @@ mod tests {
         // Pieces of 10, 24 and 11 bytes.
         let lens = [10, 24, 11];
         let replies = vec![
-            vec![ext(4, 0), ext(100, 3)],  // clipped to the piece
-            vec![ext(20, 3), ext(4, 0)],   // first merges with the 3 before
+            vec![ext(4, 0), ext(100, 3)], // clipped to the piece
+            vec![ext(20, 3), ext(4, 0)],  // first merges with the 3 before
             vec![ext(11, 0)],
         ];
         assert_eq!(
@@ -987,10 +982,7 @@ mod tests {
     fn block_status_stops_at_a_short_piece() {
         let lens = [10, 24, 11];
         let replies = vec![vec![ext(10, 3)], vec![ext(8, 0)], vec![ext(11, 3)]];
-        assert_eq!(
-            merge_block_status(&lens, &replies),
-            [ext(10, 3), ext(8, 0)]
-        );
+        assert_eq!(merge_block_status(&lens, &replies), [ext(10, 3), ext(8, 0)]);
     }
 
     #[test]

@@ -125,6 +125,29 @@ async fn pipelined_round_trips_structured() {
 }
 
 #[tokio::test]
+async fn a_call_dropped_mid_send_closes_the_client_instead_of_corrupting_the_stream() {
+    let s = TestServer::start(32 << 20);
+    let c = Client::connect(s.addr, EXPORT).await.expect("connect");
+    // Far more than a socket buffer takes: the first poll sends part of the
+    // request, then the zero timeout drops the call.
+    let big = vec![0xee; 31 << 20];
+    let r = tokio::time::timeout(std::time::Duration::ZERO, c.write(0, &big, false)).await;
+    assert!(r.is_err(), "the write was cut short");
+    assert!(c.is_closed());
+    // Nothing more goes out on this stream: had the next request followed
+    // the half-sent one, the server would have taken it as write data.
+    assert!(c.write(0, &[0x55; 4096], false).await.is_err());
+    drop(c);
+    let fresh = Client::connect(s.addr, EXPORT).await.expect("reconnect");
+    assert!(!fresh.is_closed());
+    let data = fresh.read(0, 1 << 20).await.expect("read");
+    assert!(
+        data.iter().all(|&b| b == 0),
+        "no partial request was applied"
+    );
+}
+
+#[tokio::test]
 async fn simple_replies_when_not_negotiated() {
     let s = TestServer::start(1 << 20);
     let opts = ClientOptions {
