@@ -10,6 +10,7 @@ mod byte_size;
 mod snmp_args;
 mod station_client;
 mod station_cmd;
+mod volume_attach;
 mod volume_cmd;
 
 use clap::{Parser, Subcommand};
