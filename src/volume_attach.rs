@@ -398,6 +398,10 @@ pub fn remote_specs(extents: &[RemoteExtent]) -> anyhow::Result<Vec<RemoteSpec>>
 /// Fails if an extent is malformed or a unit unreachable at start; a unit
 /// that fails later fails the requests in its range (EIO) and is
 /// reconnected on the next request.
+///
+/// Every peer that reaches `listen` may use the volume (the units admit
+/// this host, not its peers): keep it on loopback or a Unix socket unless
+/// the network is trusted.
 pub async fn attach(
     volume: &str,
     extents: Vec<RemoteExtent>,

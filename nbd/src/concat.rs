@@ -325,6 +325,16 @@ impl Conn {
     fn flags(&self) -> TransmissionFlags {
         self.client.info().flags
     }
+
+    /// Largest READ or WRITE the remote accepts.
+    fn max_io(&self) -> usize {
+        let max = self
+            .client
+            .info()
+            .block_sizes
+            .map_or(crate::MAX_PAYLOAD, |b| b.maximum.min(crate::MAX_PAYLOAD));
+        max.max(1) as usize
+    }
 }
 
 /// How a remote request failed.
@@ -495,19 +505,45 @@ impl Remote {
         }
     }
 
+    /// Reads into `buf`, in requests no larger than the remote accepts,
+    /// pipelined on one connection.
     async fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let len = u32::try_from(buf.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "read larger than 4 GiB"))?;
-        let data = self.run(async |c| c.client.read(offset, len).await).await?;
-        buf.copy_from_slice(&data);
-        Ok(())
+        self.run(async |c| {
+            let max = c.max_io();
+            let reads = buf
+                .chunks_mut(max)
+                .enumerate()
+                .map(|(i, chunk)| async move {
+                    // chunk.len() <= max, a u32.
+                    let data = c
+                        .client
+                        .read(offset + (i * max) as u64, chunk.len() as u32)
+                        .await?;
+                    if data.len() != chunk.len() {
+                        return Err(Error::Protocol("read reply of the wrong length".into()));
+                    }
+                    chunk.copy_from_slice(&data);
+                    Ok(())
+                });
+            join_all(reads).await.into_iter().collect()
+        })
+        .await
     }
 
+    /// Writes `data`, in requests no larger than the remote accepts; FUA
+    /// is emulated with a FLUSH where the remote lacks it.
     async fn write(&self, offset: u64, data: &[u8], fua: bool) -> io::Result<()> {
         self.run(async |c| {
             let native_fua = c.flags().contains(TransmissionFlags::SEND_FUA);
-            c.client.write(offset, data, fua && native_fua).await?;
+            let max = c.max_io();
+            let writes = data.chunks(max).enumerate().map(|(i, chunk)| {
+                c.client
+                    .write(offset + (i * max) as u64, chunk, fua && native_fua)
+            });
+            let written: Result<(), Error> = join_all(writes).await.into_iter().collect();
+            // Even a partly failed write may have changed the remote.
             c.dirty.store(true, Ordering::Release);
+            written?;
             if fua && !native_fua {
                 c.client.flush().await?;
             }
@@ -577,20 +613,22 @@ impl Remote {
 
     /// Makes every write completed on any pooled connection durable.
     async fn flush(&self) -> io::Result<()> {
-        if self.flags.contains(TransmissionFlags::SEND_FLUSH) {
-            if self.flags.contains(TransmissionFlags::CAN_MULTI_CONN) {
-                self.run(async |c| c.client.flush().await).await?;
-            } else {
-                self.flush_each_dirty().await?;
-            }
-        }
+        let flushed = if !self.flags.contains(TransmissionFlags::SEND_FLUSH) {
+            Ok(())
+        } else if self.flags.contains(TransmissionFlags::CAN_MULTI_CONN) {
+            self.run(async |c| c.client.flush().await).await
+        } else {
+            self.flush_each_dirty().await
+        };
+        // Taken after the flushes, which may lose connections themselves;
+        // a loss is reported by exactly one FLUSH.
         if self.lost_writes.swap(false, Ordering::AcqRel) {
             return Err(io::Error::other(format!(
                 "{}: a connection with unflushed writes was lost",
                 self.uri
             )));
         }
-        Ok(())
+        flushed
     }
 
     async fn flush_each_dirty(&self) -> io::Result<()> {

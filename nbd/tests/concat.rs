@@ -398,6 +398,65 @@ fn a_dead_unit_fails_its_range_and_the_endpoint_stays_up_and_reconnects() {
 }
 
 #[test]
+fn a_flush_after_unflushed_writes_were_lost_with_a_unit_fails_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No CAN_MULTI_CONN: each connection's writes need their own FLUSH.
+    let mut units = [
+        Unit::start(dir.path(), "u0", 4 * MIB, Server::Nbdkit, Transport::Unix),
+        Unit::start(
+            dir.path(),
+            "u1",
+            4 * MIB,
+            Server::NbdkitPlain,
+            Transport::Unix,
+        ),
+    ];
+    let vol = Attached::start(units.iter().map(Unit::spec).collect());
+    with_client(vol.addr, async |c| {
+        c.write(5 * MIB, &[7; 65536], false).await.expect("write");
+    });
+    units[1].kill();
+    units[1].restart();
+    with_client(vol.addr, async |c| {
+        // The unit is back, but the connection that carried the write is
+        // gone before any FLUSH reached it: durability is not known.
+        let e = c.flush().await.expect_err("flush reports the lost writes");
+        assert!(matches!(e, Error::Request { errno: NBD_EIO, .. }), "{e}");
+        // Reported once; new writes flush normally.
+        c.write(5 * MIB, &[8; 65536], false).await.expect("write");
+        c.flush().await.expect("flush");
+    });
+}
+
+#[test]
+fn requests_larger_than_a_unit_accepts_are_split_for_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let units = [
+        Unit::start(dir.path(), "u0", 4 * MIB, Server::QemuNbd, Transport::Unix),
+        Unit::start(
+            dir.path(),
+            "u1",
+            4 * MIB,
+            Server::NbdkitSmallBlocks,
+            Transport::Unix,
+        ),
+    ];
+    let vol = Attached::start(units.iter().map(Unit::spec).collect());
+    let data = pseudo_random((2 * MIB) as usize, 5);
+    with_client(vol.addr, async |c| {
+        // The volume advertises what every unit accepts.
+        let max = c.info().block_sizes.expect("block sizes").maximum;
+        assert_eq!(max, 64 * 1024);
+        // A client that ignores it still gets its 2 MiB written and read,
+        // half on the unit that refuses requests over 64 KiB.
+        c.write(3 * MIB, &data, false).await.expect("large write");
+        let back = c.read(3 * MIB, (2 * MIB) as u32).await.expect("large read");
+        assert!(back == data);
+    });
+    assert!(units[1].contents()[..MIB as usize] == data[MIB as usize..]);
+}
+
+#[test]
 fn unreachable_or_too_small_units_are_refused_at_attach() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = Unit::start(dir.path(), "u0", 4 * MIB, Server::Nbdkit, Transport::Unix);

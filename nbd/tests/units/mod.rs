@@ -26,6 +26,9 @@ pub enum Server {
     /// nbdkit without `CAN_MULTI_CONN` or FUA, so FLUSH must go to every
     /// connection and FUA is emulated.
     NbdkitPlain,
+    /// nbdkit that advertises a 64 KiB maximum block size and refuses
+    /// larger requests.
+    NbdkitSmallBlocks,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -118,7 +121,7 @@ impl Unit {
                 c.arg(file);
                 c
             }
-            Server::Nbdkit | Server::NbdkitPlain => {
+            Server::Nbdkit | Server::NbdkitPlain | Server::NbdkitSmallBlocks => {
                 let mut c = Command::new("nbdkit");
                 c.args(["-f", "--exit-with-parent", "-e", "disk"]);
                 match &self.addr {
@@ -132,10 +135,16 @@ impl Unit {
                 if self.server == Server::NbdkitPlain {
                     c.args(["--filter=multi-conn", "--filter=fua"]);
                 }
+                if self.server == Server::NbdkitSmallBlocks {
+                    c.arg("--filter=blocksize-policy");
+                }
                 c.args(["file", file]);
                 if self.server == Server::NbdkitPlain {
                     // The fua filter's default mode hides FUA.
                     c.arg("multi-conn-mode=disable");
+                }
+                if self.server == Server::NbdkitSmallBlocks {
+                    c.args(["blocksize-maximum=64K", "blocksize-error-policy=error"]);
                 }
                 c
             }
