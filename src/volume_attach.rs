@@ -8,7 +8,6 @@
 //! Unix socket until shutdown. The station is not in the data path.
 // Until `dvsan volume attach` is wired to `attach`, nothing in the binary
 // calls into this module; remove this once it does.
-#![allow(dead_code)]
 
 use std::fmt;
 use std::future::Future;

@@ -459,3 +459,122 @@ fn manual_admission_keeps_a_unit_pending_until_approved_and_dns_names_are_kept()
     assert_eq!(status, 409);
     drop(agent);
 }
+
+#[test]
+fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
+    net_snmp::require_tool("nbdcopy", "libnbd-bin");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let (station, trap) =
+        start_station_with(&db, V3_USER, V3_AUTH, V3_PRIV, &["--poll-interval", "30"]);
+    let token = token(&db);
+    let api = Api::new(&station, &token);
+    let tools = NetSnmp::new();
+    let a = start_unit(&tools, dir.path(), "unit-a", &trap.to_string());
+    let b = start_unit(&tools, dir.path(), "unit-b", &trap.to_string());
+    for unit in ["unit-a", "unit-b"] {
+        wait_for("both units online", Duration::from_secs(20), || {
+            unit_state(&api, unit).as_deref() == Some("online")
+        });
+        let (status, body) = api.send(
+            "POST",
+            &format!("/units/{unit}/groups"),
+            Some(json!({"name": "one", "level": "linear", "disks": [1]})),
+            true,
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let free: Vec<i64> = ["unit-a", "unit-b"]
+        .iter()
+        .map(|u| {
+            api.get(&format!("/units/{u}"))["raid_groups"][0]["free_mib"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let size = free[0].max(free[1]) + 16;
+    assert!(size < free[0] + free[1]);
+    let out = cli(
+        &station,
+        &token,
+        &[
+            "volume",
+            "create",
+            "wide",
+            "--size",
+            &format!("{size}M"),
+            "--client",
+            "127.0.0.1",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let extents = v["extents"].as_array().unwrap();
+    assert_eq!(extents.len(), 2, "{v}");
+    assert_ne!(extents[0]["unit_name"], extents[1]["unit_name"], "{v}");
+    let first = extents[0]["size_mib"].as_u64().unwrap();
+    assert!(
+        first < 64,
+        "the boundary must fall inside the copied 64 MiB: {v}"
+    );
+
+    // dvsan volume attach on a Unix socket; nbdcopy writes 64 MiB of random
+    // data across the boundary and reads the volume back.
+    let sock = dir.path().join("wide.sock");
+    let mut attach = dvsan()
+        .args(["volume", "attach", "wide", "--listen"])
+        .arg(format!("unix:{}", sock.display()))
+        .args(["--station-url", &format!("http://{}", station.web)])
+        .env("DVSAN_TOKEN", &token)
+        .stderr(std::fs::File::create(dir.path().join("attach.log")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the attach socket", Duration::from_secs(20), || {
+        if let Ok(Some(status)) = attach.try_wait() {
+            panic!(
+                "attach exited {status}: {}",
+                std::fs::read_to_string(dir.path().join("attach.log")).unwrap_or_default()
+            );
+        }
+        sock.exists()
+    });
+    let uri = format!("nbd+unix:///wide?socket={}", sock.display());
+    let data: Vec<u8> = {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..64 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let input = dir.path().join("in.img");
+    std::fs::write(&input, &data).unwrap();
+    let mut copy_in = std::process::Command::new("nbdcopy");
+    copy_in.arg(&input).arg(&uri);
+    let out = run_bounded(copy_in, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let output = dir.path().join("out.img");
+    let mut copy_out = std::process::Command::new("nbdcopy");
+    copy_out.arg(&uri).arg(&output);
+    let out = run_bounded(copy_out, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back = std::fs::read(&output).unwrap();
+    assert_eq!(back.len() as u64, (size as u64) << 20);
+    assert!(
+        back[..data.len()] == data[..],
+        "the 64 MiB read back differ"
+    );
+    assert!(
+        back[data.len()..].iter().all(|b| *b == 0),
+        "the rest reads as zeros"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &attach.id().to_string()])
+        .status();
+    let _ = attach.wait();
+    drop((a, b));
+}

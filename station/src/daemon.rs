@@ -1,8 +1,10 @@
 //! The station daemon's main loop: the notification receiver, the learner
 //! and the periodic poll, under one shutdown signal.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dvsan_snmp::manager::{Manager, ManagerConfig};
@@ -58,6 +60,9 @@ pub enum StationError {
         source: std::io::Error,
     },
 }
+
+/// Most notifications handled at once (each may poll a unit).
+const LEARN_CONCURRENCY: usize = 64;
 
 /// A station bound to its sockets, ready to run.
 pub struct Station {
@@ -167,6 +172,9 @@ impl Station {
                 }
             })
         };
+        let learn_slots = Arc::new(tokio::sync::Semaphore::new(LEARN_CONCURRENCY));
+        let unit_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>> = Mutex::default();
+        let mut handlers = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 () = &mut shutdown => {
@@ -180,9 +188,31 @@ impl Station {
                 }
                 n = self.receiver.recv() => match n {
                     Ok(n) => {
-                        if let Err(e) = self.learner.handle(&n).await {
-                            tracing::warn!(source = %n.source, error = %e, "notification not applied");
-                        }
+                        // Each notification is handled in a task of its own
+                        // (a slow or dead unit must not hold up the others),
+                        // at most LEARN_CONCURRENCY at once, and one unit's
+                        // in the order they arrived: the per-unit lock is
+                        // taken here, before the next notification is read.
+                        let permit = Arc::clone(&learn_slots)
+                            .acquire_owned()
+                            .await
+                            .expect("the semaphore is never closed");
+                        let lock = {
+                            let mut map = unit_locks.lock().unwrap_or_else(|e| e.into_inner());
+                            if map.len() > 4096 {
+                                map.retain(|_, l| Arc::strong_count(l) > 1);
+                            }
+                            Arc::clone(map.entry(Learner::snmp_target(&n)).or_default())
+                        };
+                        let turn = lock.lock_owned().await;
+                        let learner = self.learner.clone();
+                        handlers.spawn(async move {
+                            if let Err(e) = learner.handle(&n).await {
+                                tracing::warn!(source = %n.source, error = %e, "notification not applied");
+                            }
+                            drop((turn, permit));
+                        });
+                        while handlers.try_join_next().is_some() {}
                     }
                     Err(e) => tracing::warn!(error = %e, "notification receiver"),
                 },

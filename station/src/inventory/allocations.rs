@@ -193,7 +193,7 @@ impl Inventory {
     ) -> Result<StationVolumeRow, InventoryError> {
         let at = now();
         let size: u64 = extents.iter().map(|e| e.size_mib).sum();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO station_volumes (uuid, name, size_mib, created_at) VALUES ($1, $2, $3, $4)",
         )

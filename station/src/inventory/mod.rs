@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
@@ -232,6 +232,10 @@ pub fn now() -> i64 {
 }
 
 /// The inventory.
+///
+/// Write transactions start with `BEGIN IMMEDIATE` (SQLite): one that read
+/// first and then wrote could otherwise fail with SQLITE_BUSY_SNAPSHOT when
+/// another connection wrote in between, which no busy timeout cures.
 #[derive(Debug, Clone)]
 pub struct Inventory {
     pool: SqlitePool,
@@ -244,6 +248,9 @@ impl Inventory {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL never corrupts the database; a power cut may
+            // lose the last commits, which the next poll re-learns.
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true);
         // One connection for an in-memory database: each would be its own.
         let max = if url.contains(":memory:") { 1 } else { 8 };
@@ -273,7 +280,7 @@ impl Inventory {
         state: UnitState,
     ) -> Result<bool, InventoryError> {
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existed: Option<(String,)> = sqlx::query_as("SELECT uuid FROM units WHERE uuid = $1")
             .bind(&s.uuid)
             .fetch_optional(&mut *tx)
@@ -373,7 +380,7 @@ impl Inventory {
         uuid: &str,
         state: UnitState,
     ) -> Result<bool, InventoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query("UPDATE units SET state = $1 WHERE uuid = $2")
             .bind(state.as_str())
             .bind(uuid)
@@ -397,6 +404,15 @@ impl Inventory {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.0).unwrap_or(0))
+    }
+
+    /// How many events of `kind` there are.
+    pub async fn count_events(&self, kind: &str) -> Result<i64, InventoryError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
     }
 
     /// Every unit, by name.

@@ -79,19 +79,47 @@ pub fn simulated_unit_at(
     nbd: &str,
     listen: std::net::SocketAddr,
 ) -> (AgentHandle, Arc<SystemGroup>) {
+    simulated_unit_numbered(0, nbd, listen)
+}
+
+/// Unit number `n`'s UUID: [`UUID`] for 0, else with `n` in bytes 10..14.
+pub fn uuid_of(n: u32) -> [u8; 16] {
+    let mut uuid = UUID;
+    uuid[10..14].copy_from_slice(&n.to_be_bytes());
+    uuid
+}
+
+/// Unit number `n`'s name.
+pub fn name_of(n: u32) -> String {
+    if n == 0 {
+        "unit-a.example.org".into()
+    } else {
+        format!("unit-{n}.example.org")
+    }
+}
+
+/// Simulated unit number `n` (its own UUID and name) on `listen`.
+pub fn simulated_unit_numbered(
+    n: u32,
+    nbd: &str,
+    listen: std::net::SocketAddr,
+) -> (AgentHandle, Arc<SystemGroup>) {
+    let uuid = uuid_of(n);
+    let name = name_of(n);
+    let unit_name = name.clone();
     let system = SystemGroup::new(SystemInfo {
         descr: "dvsan unit (simulated)".into(),
         object_id: "1.3.6.1.4.1.8072.9999.9999.1".parse().unwrap(),
         contact: "".into(),
-        name: "unit-a.example.org".into(),
+        name: name.clone(),
         location: "".into(),
         services: 72,
     });
     let text = |s: &str| Value::text(s.to_owned());
     let nbd = nbd.to_owned();
     let unit = ScalarGroup::new(&mib::DVSAN_UNIT.arcs())
-        .scalar(1, || Value::text("unit-a.example.org"))
-        .scalar(2, || Value::OctetString(UUID.to_vec().into()))
+        .scalar(1, move || Value::text(unit_name.clone()))
+        .scalar(2, move || Value::OctetString(uuid.to_vec().into()))
         .scalar(3, || Value::text("0.1.0"))
         .scalar(4, || Value::Gauge32(2048))
         .scalar(5, || Value::Gauge32(1024))
@@ -185,14 +213,19 @@ pub fn simulated_unit_at(
 
 /// The bindings a unit's coldStart, linkUp or linkDown carries.
 pub fn announcement(agent: &AgentHandle, nbd: &str) -> Vec<VarBind> {
+    announcement_numbered(0, agent, nbd)
+}
+
+/// [`announcement`] of unit number `n`.
+pub fn announcement_numbered(n: u32, agent: &AgentHandle, nbd: &str) -> Vec<VarBind> {
     vec![
         VarBind::new(
             "1.3.6.1.2.1.1.5.0".parse::<dvsan_snmp::Oid>().unwrap(),
-            Value::text("unit-a.example.org"),
+            Value::text(name_of(n)),
         ),
         VarBind::new(
             mib::DVSAN_UNIT_UUID.instance(&[0]),
-            Value::OctetString(UUID.to_vec().into()),
+            Value::OctetString(uuid_of(n).to_vec().into()),
         ),
         VarBind::new(
             mib::DVSAN_UNIT_SNMP_ENDPOINT.instance(&[0]),
