@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! 0        4 KiB                 64 KiB           576 KiB          1 MiB
-//! | super  |        (unused)     | metadata slot A | metadata slot B | data …
+//! | super  | write-intent bitmap | metadata slot A | metadata slot B | data …
 //! ```
 //!
 //! The superblock names the disk and its unit and is written once, when the
 //! disk is formatted. The metadata slots hold the unit's metadata (see
-//! `metadata.rs`), written alternately so a torn write never loses it.
+//! `metadata.rs`), written alternately so a torn write never loses it. A
+//! member of a RAID group with redundancy keeps its group's write-intent
+//! bitmap (see `bitmap.rs`) between the two.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -28,6 +30,10 @@ pub const DATA_OFFSET: u64 = 1 << 20;
 pub const SLOT_OFFSETS: [u64; 2] = [64 << 10, 576 << 10];
 /// Size of one metadata slot.
 pub const SLOT_SIZE: u64 = 448 << 10;
+/// Where the write-intent bitmap of the disk's group is.
+pub const BITMAP_OFFSET: u64 = 4 << 10;
+/// Room for it.
+pub const BITMAP_SIZE: u64 = 60 << 10;
 
 const SUPER_MAGIC: &[u8; 8] = b"DVSANDSK";
 const FORMAT_VERSION: u32 = 1;
@@ -112,6 +118,8 @@ impl Disk {
             file.write_all_at(&empty, slot)
                 .map_err(io(path, "clearing the metadata of"))?;
         }
+        file.write_all_at(&empty, BITMAP_OFFSET)
+            .map_err(io(path, "clearing the bitmap of"))?;
         file.sync_all().map_err(io(path, "syncing"))?;
         Ok(Disk {
             path: path.to_path_buf(),
@@ -196,6 +204,11 @@ impl Disk {
         self.failed.store(true, Ordering::Release);
     }
 
+    /// Puts the disk back in service (an administrator assigned it again).
+    pub(crate) fn clear_failed(&self) {
+        self.failed.store(false, Ordering::Release);
+    }
+
     /// Makes every later I/O on this disk (data, metadata, sync) fail with
     /// EIO, as a dying disk would. For tests.
     #[doc(hidden)]
@@ -262,6 +275,33 @@ impl Disk {
     pub fn sync(&self) -> Result<(), StorageError> {
         self.alive("syncing")?;
         self.file.sync_data().map_err(io(&self.path, "syncing"))
+    }
+
+    /// Reads the write-intent bitmap area into `buf` (at most
+    /// [`BITMAP_SIZE`] bytes).
+    pub(crate) fn read_bitmap(&self, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.alive("reading the bitmap of")?;
+        let len = buf.len().min(BITMAP_SIZE as usize);
+        self.file
+            .read_exact_at(&mut buf[..len], BITMAP_OFFSET)
+            .map_err(io(&self.path, "reading the bitmap of"))
+    }
+
+    /// Writes `buf` into the write-intent bitmap area, durably.
+    pub(crate) fn write_bitmap(&self, buf: &[u8]) -> Result<(), StorageError> {
+        if buf.len() as u64 > BITMAP_SIZE {
+            return Err(StorageError::Invalid(format!(
+                "a bitmap of {} bytes does not fit its {BITMAP_SIZE}-byte area",
+                buf.len()
+            )));
+        }
+        self.alive("writing the bitmap of")?;
+        self.file
+            .write_all_at(buf, BITMAP_OFFSET)
+            .map_err(io(&self.path, "writing the bitmap of"))?;
+        self.file
+            .sync_data()
+            .map_err(io(&self.path, "syncing the bitmap of"))
     }
 
     /// Raw access to the metadata slots.

@@ -8,12 +8,15 @@
 //! and 6 serialise writes per stripe, and a stripe can hold the edges of two
 //! volumes).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::storage::disk::Disk;
+use crate::storage::bitmap::{self, Bitmap};
+use crate::storage::disk::{BITMAP_SIZE, Disk};
 use crate::storage::linear::Linear;
 use crate::storage::metadata::{GroupRecord, Level};
 use crate::storage::raid0::Raid0;
@@ -122,74 +125,215 @@ pub fn capacity(level: Level, chunk: u64, sizes: &[u64]) -> Result<u64, StorageE
         .ok_or_else(too_big)
 }
 
+/// A member slot's `synced_to` when all of it holds good data.
+pub(crate) const IN_SYNC: u64 = u64::MAX;
+
+/// Mirrored levels copy (rebuild, resync) in pieces of at most this many
+/// bytes of a member, each under its copy lock.
+pub(crate) const COPY_UNIT: u64 = 1 << 20;
+
+/// Copy locks per group (units share them modulo this).
+const COPY_LOCKS: usize = 256;
+
+/// One member position of a group.
+#[derive(Debug)]
+struct Slot {
+    /// `None`: not found at startup. Changes when a replacement takes the
+    /// slot.
+    disk: RwLock<Option<Arc<Disk>>>,
+    uuid: RwLock<Uuid>,
+    /// Whether the metadata records the member as failed.
+    recorded: AtomicBool,
+    /// Bytes of the member's data area that hold good data: [`IN_SYNC`]
+    /// but while a rebuild writes it, and then the rebuild's progress.
+    synced_to: AtomicU64,
+}
+
 /// A group's members as its layout sees them: present or missing, in
-/// service or failed.
+/// service or failed, in sync or being rebuilt; with the group's
+/// write-intent bitmap (levels with redundancy).
 #[derive(Debug)]
 pub(crate) struct Members {
     core: Arc<Core>,
     group: u32,
     level: Level,
-    uuids: Vec<Uuid>,
-    /// `None`: not found at startup.
-    disks: Vec<Option<Arc<Disk>>>,
-    /// Whether the metadata records the member as failed.
-    recorded: Vec<AtomicBool>,
+    slots: Vec<Slot>,
+    /// Bytes used on every member.
+    per_member: u64,
     /// Serialises recording.
     recording: Mutex<()>,
+    /// Writers hold it shared for the whole write; a member changing role
+    /// (a replacement taking a slot) takes it exclusively, so that no
+    /// write sees half the change.
+    gate: RwLock<()>,
+    /// Mirrored levels: while maintenance copies between members (see
+    /// `busy`), writers and the copier hold the lock of every
+    /// [`COPY_UNIT`] they touch, so that a copy never interleaves with a
+    /// write.
+    copy_locks: Vec<Mutex<()>>,
+    /// Whether a rebuild or resync may be copying: set under `gate`.
+    busy: AtomicBool,
+    pub(crate) bitmap: Option<Bitmap>,
+}
+
+/// A write under way on a group with redundancy: holds the gate shared and
+/// its regions counted in the write-intent bitmap.
+pub(crate) struct WriteIntent<'a> {
+    members: &'a Members,
+    span: (u64, u64),
+    _gate: RwLockReadGuard<'a, ()>,
+}
+
+impl Drop for WriteIntent<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.members.bitmap {
+            b.finish(self.span.0, self.span.1);
+        }
+    }
 }
 
 impl Members {
-    pub(crate) fn new(core: Arc<Core>, group: &GroupRecord) -> Self {
-        let disks = group
+    pub(crate) fn new(core: Arc<Core>, group: &GroupRecord, chunk: u64, per_member: u64) -> Self {
+        let slots: Vec<Slot> = group
             .members
             .iter()
             .map(|u| {
-                core.disks
+                let disk = core
+                    .disks
                     .iter()
                     .find(|d| d.superblock().disk == *u)
-                    .cloned()
+                    .cloned();
+                let synced_to = group
+                    .rebuilding
+                    .iter()
+                    .find(|r| r.member == *u)
+                    .map_or(IN_SYNC, |r| r.done.min(per_member));
+                Slot {
+                    disk: RwLock::new(disk),
+                    uuid: RwLock::new(*u),
+                    recorded: AtomicBool::new(group.failed.contains(u)),
+                    synced_to: AtomicU64::new(synced_to),
+                }
             })
             .collect();
-        Members {
+        let mut members = Members {
             core,
             group: group.index,
             level: group.level,
-            uuids: group.members.clone(),
-            disks,
-            recorded: group
-                .members
-                .iter()
-                .map(|u| AtomicBool::new(group.failed.contains(u)))
-                .collect(),
+            slots,
+            per_member,
             recording: Mutex::new(()),
+            gate: RwLock::new(()),
+            copy_locks: (0..COPY_LOCKS).map(|_| Mutex::new(())).collect(),
+            busy: AtomicBool::new(false),
+            bitmap: None,
+        };
+        if has_redundancy(group.level) {
+            let region = bitmap::region_size(group.bitmap_region, chunk, per_member);
+            let regions = per_member.div_ceil(region) as usize;
+            let mut pending = vec![false; regions];
+            let mut buf = vec![0u8; BITMAP_SIZE as usize];
+            for m in 0..members.len() {
+                let Some(d) = members.available(m) else {
+                    continue;
+                };
+                let copy = match d.read_bitmap(&mut buf) {
+                    Ok(()) => bitmap::decode(&buf, group.index, region, regions),
+                    Err(e) => {
+                        tracing::warn!(disk = %d.path().display(), error = %e, "bitmap unreadable");
+                        bitmap::Copy::Damaged
+                    }
+                };
+                match copy {
+                    bitmap::Copy::Absent => {}
+                    bitmap::Copy::Damaged => pending.fill(true),
+                    bitmap::Copy::Bits(bits) => {
+                        for (p, b) in pending.iter_mut().zip(bits) {
+                            *p |= b;
+                        }
+                    }
+                }
+            }
+            let dirty = pending.iter().filter(|p| **p).count();
+            if dirty > 0 {
+                tracing::warn!(
+                    group = group.index,
+                    regions = dirty,
+                    region_bytes = region,
+                    "RAID group was not stopped cleanly: regions to resynchronise"
+                );
+            }
+            members.bitmap = Some(Bitmap::new(group.index, region, pending));
         }
+        let busy = members.rebuilding().is_some()
+            || members.bitmap.as_ref().is_some_and(|b| b.pending_count() > 0);
+        members.busy.store(busy, Ordering::Release);
+        members
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.disks.len()
+        self.slots.len()
+    }
+
+    /// The group's index.
+    pub(crate) fn group(&self) -> u32 {
+        self.group
+    }
+
+    /// Bytes used on every member.
+    pub(crate) fn per_member(&self) -> u64 {
+        self.per_member
     }
 
     /// The member's disk, when present (failed or not).
-    pub(crate) fn disk(&self, m: usize) -> Option<&Arc<Disk>> {
-        self.disks.get(m)?.as_ref()
+    pub(crate) fn disk(&self, m: usize) -> Option<Arc<Disk>> {
+        self.slots
+            .get(m)?
+            .disk
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// The member's disk when it is in service.
-    fn available(&self, m: usize) -> Option<&Disk> {
-        if self.recorded[m].load(Ordering::Acquire) {
+    /// The member's disk UUID.
+    pub(crate) fn uuid(&self, m: usize) -> Uuid {
+        *self.slots[m].uuid.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The member's disk when it is in service (rebuilt or not).
+    fn available(&self, m: usize) -> Option<Arc<Disk>> {
+        if self.slots[m].recorded.load(Ordering::Acquire) {
             return None;
         }
-        self.disk(m).map(|d| &**d).filter(|d| !d.is_failed())
+        self.disk(m).filter(|d| !d.is_failed())
     }
 
-    /// Whether member `m` is in service.
-    pub(crate) fn is_available(&self, m: usize) -> bool {
+    /// Whether member `m` is in service (perhaps still being rebuilt).
+    pub(crate) fn in_service(&self, m: usize) -> bool {
         self.available(m).is_some()
     }
 
-    /// Which members are out of service.
+    /// Bytes of member `m` holding good data ([`IN_SYNC`]: all).
+    pub(crate) fn synced_to(&self, m: usize) -> u64 {
+        self.slots[m].synced_to.load(Ordering::Acquire)
+    }
+
+    /// Whether member `m` is in service and holds good data at `at`.
+    pub(crate) fn in_sync_at(&self, m: usize, at: u64) -> bool {
+        at < self.synced_to(m) && self.in_service(m)
+    }
+
+    /// The member being rebuilt, if any (the first, when several are).
+    pub(crate) fn rebuilding(&self) -> Option<usize> {
+        (0..self.len()).find(|&m| self.synced_to(m) != IN_SYNC && self.in_service(m))
+    }
+
+    /// Which members are out of service or not yet rebuilt: what the
+    /// group must do without.
     pub(crate) fn lost(&self) -> Vec<bool> {
-        (0..self.len()).map(|m| !self.is_available(m)).collect()
+        (0..self.len())
+            .map(|m| !self.in_service(m) || self.synced_to(m) != IN_SYNC)
+            .collect()
     }
 
     /// The error for I/O on a group that lost more than it survives.
@@ -201,7 +345,7 @@ impl Members {
             .filter(|(_, l)| **l)
             .map(|(m, _)| match self.disk(m) {
                 Some(d) => format!("disk {} ({})", d.superblock().index, d.path().display()),
-                None => format!("missing disk {}", self.uuids[m]),
+                None => format!("missing disk {}", self.uuid(m)),
             })
             .collect();
         StorageError::Io {
@@ -242,8 +386,8 @@ impl Members {
         }
     }
 
-    /// Runs one I/O on member `m`: `Ok(false)` when the member is out of
-    /// service or fails now (it is then taken out of service).
+    /// Runs one I/O on member `m` if it is in service: `Ok(false)` when it
+    /// is not or fails now (it is then taken out of service).
     fn io(
         &self,
         m: usize,
@@ -252,7 +396,7 @@ impl Members {
         let Some(disk) = self.available(m) else {
             return Ok(false);
         };
-        match op(disk) {
+        match op(&disk) {
             Ok(()) => Ok(true),
             Err(e @ StorageError::Io { .. }) => {
                 self.lose(m, &e);
@@ -262,28 +406,151 @@ impl Members {
         }
     }
 
-    /// Reads from member `m`'s data area; `Ok(false)` if it is lost.
+    /// Reads from member `m`'s data area; `Ok(false)` if it is lost or the
+    /// range is not rebuilt yet.
     pub(crate) fn read(&self, m: usize, buf: &mut [u8], offset: u64) -> Result<bool, StorageError> {
+        if offset + buf.len() as u64 > self.synced_to(m) {
+            return Ok(false);
+        }
         self.io(m, |d| d.read_data(buf, offset))
     }
 
-    /// Writes to member `m`'s data area; `Ok(false)` if it is lost.
+    /// Writes to member `m`'s data area, up to where it is rebuilt (a
+    /// rebuild writes the rest later); `Ok(false)` if it is lost or the
+    /// range is not rebuilt yet.
     pub(crate) fn write(&self, m: usize, buf: &[u8], offset: u64) -> Result<bool, StorageError> {
+        let upto = self.synced_to(m).saturating_sub(offset).min(buf.len() as u64) as usize;
+        if upto == 0 {
+            return Ok(false);
+        }
+        self.io(m, |d| d.write_data(&buf[..upto], offset))
+    }
+
+    /// Zeroes part of member `m`'s data area (as [`Members::write`]).
+    pub(crate) fn zero(&self, m: usize, offset: u64, len: u64) -> Result<bool, StorageError> {
+        let upto = self.synced_to(m).saturating_sub(offset).min(len);
+        if upto == 0 {
+            return Ok(false);
+        }
+        self.io(m, |d| d.zero_data(offset, upto))
+    }
+
+    /// Writes rebuilt data to member `m` wherever it is not in sync yet.
+    pub(crate) fn rebuild_write(
+        &self,
+        m: usize,
+        buf: &[u8],
+        offset: u64,
+    ) -> Result<bool, StorageError> {
         self.io(m, |d| d.write_data(buf, offset))
     }
 
-    /// Zeroes part of member `m`'s data area; `Ok(false)` if it is lost.
-    pub(crate) fn zero(&self, m: usize, offset: u64, len: u64) -> Result<bool, StorageError> {
-        self.io(m, |d| d.zero_data(offset, len))
+    /// Records how far member `m` is rebuilt (call holding the locks that
+    /// keep writers out of what was just rebuilt).
+    pub(crate) fn set_synced_to(&self, m: usize, to: u64) {
+        let to = if to >= self.per_member { IN_SYNC } else { to };
+        self.slots[m].synced_to.store(to, Ordering::Release);
     }
 
     /// Makes every member's writes durable; a member whose sync fails is
     /// lost (and recorded).
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        self.sync_disks()?;
+        self.settle()
+    }
+
+    fn sync_disks(&self) -> Result<(), StorageError> {
         for m in 0..self.len() {
             self.io(m, Disk::sync)?;
         }
-        self.settle()
+        Ok(())
+    }
+
+    /// Starts a write into member range `[lo, hi)`: holds the gate shared
+    /// and, for levels with redundancy, marks its regions in the bitmap on
+    /// every member before any data is written.
+    pub(crate) fn start_write(&self, lo: u64, hi: u64) -> Result<WriteIntent<'_>, StorageError> {
+        let gate = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = &self.bitmap {
+            b.start(lo, hi, |image| self.store_bitmap(image))?;
+        }
+        Ok(WriteIntent {
+            members: self,
+            span: (lo, hi),
+            _gate: gate,
+        })
+    }
+
+    /// Writes the bitmap image to every member in service.
+    fn store_bitmap(&self, image: &[u8]) -> Result<(), StorageError> {
+        for m in 0..self.len() {
+            self.io(m, |d| d.write_bitmap(image))?;
+        }
+        Ok(())
+    }
+
+    /// Clears the bitmap's regions quiet for `delay` (after syncing the
+    /// members), so that a clean stop leaves nothing to resync.
+    pub(crate) fn clear_bitmap(&self, delay: Duration) -> Result<(), StorageError> {
+        match &self.bitmap {
+            Some(b) => b.clear_quiet(delay, || self.sync_disks(), |i| self.store_bitmap(i)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a rebuild or resync may be copying between mirrors.
+    pub(crate) fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Nothing copies any more (set by maintenance when it is done).
+    pub(crate) fn set_idle(&self) {
+        if self.rebuilding().is_none() && self.bitmap.as_ref().is_none_or(|b| b.pending_count() == 0)
+        {
+            self.busy.store(false, Ordering::Release);
+        }
+    }
+
+    /// Calls `f(at, pos, n)` over member range `[at, at + len)`: in one go
+    /// when nothing copies, else piece by piece at [`COPY_UNIT`]
+    /// boundaries, each under its copy lock.
+    pub(crate) fn with_copy_locks(
+        &self,
+        at: u64,
+        len: u64,
+        mut f: impl FnMut(u64, usize, usize) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if !self.busy() {
+            return f(at, 0, len as usize);
+        }
+        let mut done = 0u64;
+        while done < len {
+            let here = at + done;
+            let n = (COPY_UNIT - here % COPY_UNIT).min(len - done);
+            let _unit = self.copy_lock(here);
+            f(here, done as usize, n as usize)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The copy lock of the unit holding member offset `at`.
+    pub(crate) fn copy_lock(&self, at: u64) -> MutexGuard<'_, ()> {
+        self.copy_locks[((at / COPY_UNIT) % COPY_LOCKS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `disk` in slot `m` to be rebuilt from the start (its data is
+    /// not trusted anywhere). The metadata must say so already.
+    pub(crate) fn install(&self, m: usize, disk: Arc<Disk>) {
+        let _no_writes = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let slot = &self.slots[m];
+        slot.synced_to.store(0, Ordering::Release);
+        *slot.uuid.write().unwrap_or_else(|e| e.into_inner()) = disk.superblock().disk;
+        *slot.disk.write().unwrap_or_else(|e| e.into_inner()) = Some(disk);
+        slot.recorded.store(false, Ordering::Release);
+        self.busy.store(true, Ordering::Release);
     }
 
     /// Makes sure the metadata records every member out of service before
@@ -293,12 +560,13 @@ impl Members {
     /// before reporting success.
     pub(crate) fn settle(&self) -> Result<(), StorageError> {
         loop {
-            let lost = self.lost();
-            if !tolerates(self.level, &lost) {
+            if !tolerates(self.level, &self.lost()) {
                 return Err(self.failed_error());
             }
             let unrecorded: Vec<usize> = (0..self.len())
-                .filter(|&m| lost[m] && !self.recorded[m].load(Ordering::Acquire))
+                .filter(|&m| {
+                    !self.in_service(m) && !self.slots[m].recorded.load(Ordering::Acquire)
+                })
                 .collect();
             if unrecorded.is_empty() {
                 return Ok(());
@@ -306,23 +574,27 @@ impl Members {
             let _one_at_a_time = self.recording.lock().unwrap_or_else(|e| e.into_inner());
             if unrecorded
                 .iter()
-                .all(|&m| self.recorded[m].load(Ordering::Acquire))
+                .all(|&m| self.slots[m].recorded.load(Ordering::Acquire))
             {
                 continue;
             }
-            let uuids: Vec<Uuid> = unrecorded.iter().map(|&m| self.uuids[m]).collect();
+            let uuids: Vec<Uuid> = unrecorded.iter().map(|&m| self.uuid(m)).collect();
             self.core.update(|meta| {
                 if let Some(g) = meta.groups.iter_mut().find(|g| g.index == self.group) {
                     for u in &uuids {
-                        if !g.failed.contains(u) {
+                        // A member replaced meanwhile is no longer the
+                        // group's business.
+                        if g.members.contains(u) && !g.failed.contains(u) {
                             g.failed.push(*u);
                         }
                     }
+                    // A replacement failing ends its rebuild.
+                    g.rebuilding.retain(|r| !uuids.contains(&r.member));
                 }
                 Ok(())
             })?;
             for &m in &unrecorded {
-                self.recorded[m].store(true, Ordering::Release);
+                self.slots[m].recorded.store(true, Ordering::Release);
             }
             tracing::warn!(
                 group = self.group,
@@ -332,6 +604,65 @@ impl Members {
             // Writing the metadata may itself have lost a disk: go round.
         }
     }
+}
+
+/// Whether `level` keeps redundancy (and so a write-intent bitmap).
+pub fn has_redundancy(level: Level) -> bool {
+    matches!(
+        level,
+        Level::Raid1 | Level::Raid10 | Level::Raid5 | Level::Raid6
+    )
+}
+
+/// Copies member range `[lo, hi)` among the mirrors `set` (RAID 1: every
+/// member; RAID 10: a pair), piece by piece under the copy locks: to
+/// `target` alone from another mirror in sync (a rebuild, which then
+/// counts `target` rebuilt up to `hi`), or, with no target, from the first
+/// mirror in sync to the others (a resync).
+pub(crate) fn copy_mirrors(
+    members: &Members,
+    set: &[usize],
+    target: Option<usize>,
+    lo: u64,
+    hi: u64,
+) -> Result<(), StorageError> {
+    let mut buf = vec![0u8; COPY_UNIT.min(hi - lo) as usize];
+    let mut at = lo;
+    while at < hi {
+        let n = (COPY_UNIT - at % COPY_UNIT).min(hi - at);
+        let piece = &mut buf[..n as usize];
+        let _unit = members.copy_lock(at);
+        let mut source = None;
+        for &m in set {
+            if Some(m) != target && members.read(m, piece, at)? {
+                source = Some(m);
+                break;
+            }
+        }
+        let Some(source) = source else {
+            return Err(members.failed_error());
+        };
+        match target {
+            Some(t) => {
+                if !members.rebuild_write(t, piece, at)? {
+                    return Err(StorageError::Io {
+                        context: format!("rebuilding member {t} of group {}", members.group()),
+                        source: std::io::Error::other("the new member failed"),
+                    });
+                }
+                members.set_synced_to(t, at + n);
+            }
+            None => {
+                for &m in set {
+                    if m != source {
+                        members.write(m, piece, at)?;
+                    }
+                }
+            }
+        }
+        at += n;
+    }
+    Ok(())
 }
 
 /// A layout that keeps each byte on exactly one member (linear, RAID 0):
@@ -409,8 +740,8 @@ impl Layout {
         };
         check_members(group.level, n).map_err(|e| bad(e.to_string()))?;
         let chunk = chunk_size(group.level, group.chunk).map_err(|e| bad(e.to_string()))?;
-        let members = Members::new(Arc::clone(core), group);
         let per_member = group.capacity / data_members(group.level, n) as u64;
+        let members = Members::new(Arc::clone(core), group, chunk, per_member);
         if group.level != Level::Linear {
             let unit = if is_striped(group.level) {
                 chunk.max(ALIGNMENT)
@@ -478,6 +809,71 @@ impl Layout {
         each!(self, l => l.members().sync())
     }
 
+    /// The members.
+    pub(crate) fn members(&self) -> &Members {
+        each!(self, l => l.members())
+    }
+
+    /// Rebuilds member range `[at, at + len)` of member `m` from the
+    /// others, counting it rebuilt as it goes; `at` and `len` are whole
+    /// stripe chunks for the parity levels. Returns how many stripes had
+    /// to be rebuilt from parity that a crash may have left out of step.
+    pub(crate) fn rebuild_step(&self, m: usize, at: u64, len: u64) -> Result<u64, StorageError> {
+        match self {
+            Layout::Raid1(l) => {
+                let all: Vec<usize> = (0..l.members().len()).collect();
+                copy_mirrors(l.members(), &all, Some(m), at, at + len).map(|()| 0)
+            }
+            Layout::Raid10(l) => {
+                copy_mirrors(l.members(), &[m & !1, m | 1], Some(m), at, at + len).map(|()| 0)
+            }
+            Layout::Raid5(l) => l.rebuild(m, at, len),
+            Layout::Raid6(l) => l.rebuild(m, at, len),
+            Layout::Linear(_) | Layout::Raid0(_) => Err(StorageError::Invalid(
+                "a group without redundancy cannot rebuild a member".into(),
+            )),
+        }
+    }
+
+    /// Makes member range `[lo, hi)` consistent again after an unclean
+    /// stop: mirrors copied from the first in sync, parity recomputed.
+    pub(crate) fn resync_range(&self, lo: u64, hi: u64) -> Result<(), StorageError> {
+        match self {
+            Layout::Raid1(l) => {
+                let all: Vec<usize> = (0..l.members().len()).collect();
+                copy_mirrors(l.members(), &all, None, lo, hi)
+            }
+            Layout::Raid10(l) => {
+                for pair in 0..l.members().len() / 2 {
+                    copy_mirrors(l.members(), &[2 * pair, 2 * pair + 1], None, lo, hi)?;
+                }
+                Ok(())
+            }
+            Layout::Raid5(l) => l.resync(lo, hi),
+            Layout::Raid6(l) => l.resync(lo, hi),
+            Layout::Linear(_) | Layout::Raid0(_) => Ok(()),
+        }
+    }
+
+    /// Whether a resync can run now: mirrors always; parity only with
+    /// every member in sync (else parity is what serves the lost data).
+    pub(crate) fn can_resync(&self) -> bool {
+        match self {
+            Layout::Raid5(_) | Layout::Raid6(_) => !self.members().lost().contains(&true),
+            _ => true,
+        }
+    }
+
+    /// What a rebuild step must be a multiple of (a stripe chunk for the
+    /// parity levels).
+    pub(crate) fn rebuild_unit(&self) -> u64 {
+        match self {
+            Layout::Raid5(l) => l.chunk(),
+            Layout::Raid6(l) => l.chunk(),
+            _ => 1,
+        }
+    }
+
     /// Positions (in member order) of the members out of service: missing,
     /// failed at an I/O error, or recorded as failed.
     pub fn lost_members(&self) -> Vec<usize> {
@@ -487,6 +883,49 @@ impl Layout {
             .filter(|(_, l)| *l)
             .map(|(m, _)| m)
             .collect()
+    }
+}
+
+/// Groups' layouts by group index, built at first use: one per group,
+/// shared by its volumes (RAID 5/6 stripe locks span volumes) and by its
+/// maintenance.
+#[derive(Debug, Default)]
+pub(crate) struct Layouts(Mutex<BTreeMap<u32, Layout>>);
+
+impl Layouts {
+    fn map(&self) -> MutexGuard<'_, BTreeMap<u32, Layout>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The layout of group `g`.
+    pub(crate) fn get(&self, core: &Arc<Core>, g: &GroupRecord) -> Result<Layout, StorageError> {
+        let mut layouts = self.map();
+        if let Some(l) = layouts.get(&g.index) {
+            return Ok(l.clone());
+        }
+        let layout = Layout::build(core, g)?;
+        layouts.insert(g.index, layout.clone());
+        Ok(layout)
+    }
+
+    /// The layout of group `index`, if built.
+    pub(crate) fn built(&self, index: u32) -> Option<Layout> {
+        self.map().get(&index).cloned()
+    }
+
+    /// Every layout built.
+    pub(crate) fn all(&self) -> Vec<Layout> {
+        self.map().values().cloned().collect()
+    }
+
+    /// Forgets group `index`'s layout (the group is gone).
+    pub(crate) fn remove(&self, index: u32) {
+        self.map().remove(&index);
+    }
+
+    /// Forgets every layout (to be rebuilt from the metadata).
+    pub(crate) fn clear(&self) {
+        self.map().clear();
     }
 }
 

@@ -53,6 +53,24 @@ pub struct GroupRecord {
     /// RAID 0 group simply fails).
     #[serde(default)]
     pub failed: Vec<Uuid>,
+    /// Members being rebuilt (a spare or a replacement taking a lost
+    /// member's place): their data is good below `done` only.
+    #[serde(default)]
+    pub rebuilding: Vec<RebuildRecord>,
+    /// Bytes of every member one bit of the write-intent bitmap covers (0:
+    /// the default, see `bitmap.rs`).
+    #[serde(default)]
+    pub bitmap_region: u64,
+}
+
+/// A member being rebuilt, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildRecord {
+    /// The new member's disk.
+    pub member: Uuid,
+    /// Bytes of the member's data area rebuilt and synced: a restart
+    /// resumes from here.
+    pub done: u64,
 }
 
 /// A disk of the unit as recorded, so that one missing at startup is still
@@ -121,6 +139,10 @@ pub struct Metadata {
     /// recorded; filled in from the disks present at the next open).
     #[serde(default)]
     pub disks: Vec<DiskRecord>,
+    /// Disks taken out of their group after failing and replaced: never
+    /// picked as spares by themselves (an administrator may assign one).
+    #[serde(default)]
+    pub retired: Vec<Uuid>,
     /// RAID groups.
     pub groups: Vec<GroupRecord>,
     /// Volumes.
@@ -199,6 +221,7 @@ mod tests {
             name: None,
             low_threshold: None,
             disks: vec![],
+            retired: vec![],
             groups: vec![],
             volumes: vec![],
         };

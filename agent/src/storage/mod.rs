@@ -7,11 +7,18 @@
 //! disks alone ([`Unit::open`]), even with disks missing: a group that has
 //! lost no more members than its level survives runs degraded, serving the
 //! lost members' data from redundancy (`layout.rs` and one file per level).
+//! A lost member is rebuilt onto a spare or a replacement in the
+//! background, and after an unclean stop the regions the write-intent
+//! bitmap marks are resynchronised (`maintenance.rs`, `bitmap.rs`): both
+//! run on threads of the unit's own, started with it and stopped when it
+//! is dropped.
 
+pub mod bitmap;
 pub mod disk;
 pub mod gf256;
 pub mod layout;
 pub mod linear;
+pub mod maintenance;
 pub mod metadata;
 mod parity;
 pub mod raid0;
@@ -28,7 +35,9 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::storage::disk::Disk;
-use crate::storage::layout::Layout;
+use crate::storage::layout::{IN_SYNC, Layout, Layouts, has_redundancy};
+use crate::storage::maintenance::{Maintenance, Supervisor};
+pub use crate::storage::maintenance::MaintenanceConfig;
 use crate::storage::metadata::{
     AccessRecord, DiskRecord, GroupRecord, Level, Metadata, VolumeRecord,
 };
@@ -271,19 +280,6 @@ impl Core {
             .clone()
     }
 
-    fn disk_by_uuid(&self, uuid: &Uuid) -> Option<&Arc<Disk>> {
-        self.disks.iter().find(|d| d.superblock().disk == *uuid)
-    }
-
-    /// Which members of `group` are out of service: missing, failed, or
-    /// recorded as failed.
-    fn lost_members(&self, group: &GroupRecord) -> Vec<bool> {
-        group
-            .members
-            .iter()
-            .map(|u| group.failed.contains(u) || self.disk_by_uuid(u).is_none_or(|d| d.is_failed()))
-            .collect()
-    }
 }
 
 /// A SAN unit's storage.
@@ -293,9 +289,22 @@ pub struct Unit {
     /// Volumes opened for I/O: one object per volume, so that every user
     /// shares one allocation map.
     open: Mutex<BTreeMap<String, Arc<Volume>>>,
-    /// Groups' layouts by group index, built at first use: one per group,
-    /// shared by its volumes (RAID 5/6 stripe locks span volumes).
-    layouts: Mutex<BTreeMap<u32, Layout>>,
+    /// Groups' layouts, shared by their volumes and their maintenance.
+    layouts: Arc<Layouts>,
+    /// Rebuild and resync settings, shared with the threads doing them.
+    maintenance: Arc<Maintenance>,
+    /// The thread watching over the groups (see `maintenance.rs`).
+    supervisor: Mutex<Option<Supervisor>>,
+}
+
+impl Drop for Unit {
+    /// A clean stop: maintenance is stopped (a rebuild resumes at the next
+    /// start) and the write-intent bitmaps are cleared of every region
+    /// whose writes are done, after a sync.
+    fn drop(&mut self) {
+        self.stop_maintenance();
+        self.clear_bitmaps();
+    }
 }
 
 impl Unit {
@@ -318,12 +327,15 @@ impl Unit {
             name: None,
             low_threshold: None,
             disks: disks.iter().map(|d| record_of(d)).collect(),
+            retired: vec![],
             groups: vec![],
             volumes: vec![],
         };
         let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
         metadata::write_all(&refs, &meta, 0)?;
-        Ok(Unit::assemble(disks, meta, 0))
+        let unit = Unit::assemble(disks, meta, 0);
+        unit.start_maintenance();
+        Ok(unit)
     }
 
     fn assemble(disks: Vec<Arc<Disk>>, meta: Metadata, slot: usize) -> Unit {
@@ -333,8 +345,71 @@ impl Unit {
                 meta: Mutex::new(MetaState { meta, slot }),
             }),
             open: Mutex::default(),
-            layouts: Mutex::default(),
+            layouts: Arc::default(),
+            maintenance: Arc::default(),
+            supervisor: Mutex::default(),
         }
+    }
+
+    fn start_maintenance(&self) {
+        let mut supervisor = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        if supervisor.is_none() {
+            *supervisor = Some(Supervisor::start(
+                Arc::clone(&self.core),
+                Arc::clone(&self.layouts),
+                Arc::clone(&self.maintenance),
+            ));
+        }
+    }
+
+    fn stop_maintenance(&self) {
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut s) = supervisor {
+            s.stop();
+        }
+    }
+
+    /// Clears every bitmap region whose writes are done (after a sync).
+    fn clear_bitmaps(&self) {
+        for layout in self.layouts.all() {
+            if let Err(e) = layout.members().clear_bitmap(std::time::Duration::ZERO) {
+                tracing::warn!(error = %e, "clearing a write-intent bitmap failed");
+            }
+        }
+    }
+
+    /// How rebuilds and resyncs run.
+    pub fn maintenance_config(&self) -> MaintenanceConfig {
+        self.maintenance.config()
+    }
+
+    /// Changes how rebuilds and resyncs run (a running one keeps the rate
+    /// it started with; new groups get the bitmap region).
+    pub fn set_maintenance_config(&self, config: MaintenanceConfig) {
+        self.maintenance.set_config(config);
+    }
+
+    /// Puts disk `disk` (by index) in place of member `slot` (0-based, in
+    /// member order) of group `group`, a member that is lost (failed or
+    /// missing), and rebuilds it in the background from the others; the
+    /// group reports Rebuilding with its progress until it is whole. The
+    /// disk must be in no other group and at least as big as the member;
+    /// it may be the lost member itself, back in place, or a disk that
+    /// failed before (the administrator's call).
+    pub fn replace_member(&self, group: u32, slot: usize, disk: u32) -> Result<(), StorageError> {
+        maintenance::replace(
+            &self.core,
+            &self.layouts,
+            &self.maintenance,
+            group,
+            slot,
+            disk,
+            true,
+        )
     }
 
     /// Reassembles a unit from its disks alone. A path that cannot be
@@ -388,12 +463,11 @@ impl Unit {
             meta.disks = disks.iter().map(|d| record_of(d)).collect();
             meta.disks.sort_by_key(|d| d.index);
         }
-        // Members the metadata says failed have stale data: keep them out.
-        for g in &meta.groups {
-            for u in &g.failed {
-                if let Some(d) = disks.iter().find(|d| d.superblock().disk == *u) {
-                    d.mark_failed();
-                }
+        // Members the metadata says failed have stale data, and disks
+        // that failed and were replaced are no spares: keep them out.
+        for u in meta.groups.iter().flat_map(|g| &g.failed).chain(&meta.retired) {
+            if let Some(d) = disks.iter().find(|d| d.superblock().disk == *u) {
+                d.mark_failed();
             }
         }
         for d in &disks {
@@ -412,11 +486,12 @@ impl Unit {
                     group = g.index,
                     name = %g.name,
                     ?state,
-                    lost = ?unit.core.lost_members(&g),
+                    lost = ?unit.layouts.built(g.index).map(|l| l.lost_members()),
                     "RAID group is not optimal"
                 ),
             }
         }
+        unit.start_maintenance();
         Ok(unit)
     }
 
@@ -488,6 +563,13 @@ impl Unit {
                 }
             }
         }
+        if has_redundancy(spec.level) {
+            // No bitmap of a previous life may mark regions of this group.
+            for d in &member_disks {
+                d.write_bitmap(&[0u8; 64])?;
+            }
+        }
+        let bitmap_region = self.maintenance.config().bitmap_region;
         self.core.update(|meta| {
             if meta
                 .groups
@@ -517,13 +599,21 @@ impl Unit {
                 members: uuids.clone(),
                 capacity,
                 failed: vec![],
+                rebuilding: vec![],
+                bitmap_region,
             });
             Ok(())
         })
     }
 
-    /// Deletes an empty group, freeing its disks.
+    /// Deletes an empty group, freeing its disks (not while it rebuilds or
+    /// resyncs).
     pub fn delete_group(&self, index: u32) -> Result<(), StorageError> {
+        if self.maintenance.working_on(index) {
+            return Err(StorageError::InUse(format!(
+                "group {index} is being rebuilt or resynchronised"
+            )));
+        }
         self.core.update(|meta| {
             let g = meta
                 .groups
@@ -539,10 +629,7 @@ impl Unit {
             meta.groups.retain(|g| g.index != index);
             Ok(())
         })?;
-        self.layouts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&index);
+        self.layouts.remove(index);
         Ok(())
     }
 
@@ -567,24 +654,43 @@ impl Unit {
         })
     }
 
-    /// How a group is doing: Optimal with every member in service,
-    /// Degraded with members lost but no more than its level survives,
-    /// Failed beyond that.
+    /// How a group is doing: Failed with more members lost (or not yet
+    /// rebuilt) than its level survives; else Rebuilding while a member is
+    /// rebuilt, Degraded with members lost and none rebuilding, Resyncing
+    /// while regions an unclean stop left marked are made consistent, and
+    /// Optimal. The progress is the rebuild's or the resync's.
     pub fn group_health(&self, index: u32) -> Option<GroupHealth> {
         let meta = self.core.snapshot();
         let g = meta.groups.iter().find(|g| g.index == index)?;
-        let lost = self.core.lost_members(g);
-        let state = if !lost.contains(&true) {
-            GroupState::Optimal
-        } else if layout::tolerates(g.level, &lost) {
-            GroupState::Degraded
-        } else {
-            GroupState::Failed
-        };
-        Some(GroupHealth {
+        let done = |state| GroupHealth {
             state,
             rebuild_progress: 100,
-        })
+        };
+        let Ok(layout) = self.layouts.get(&self.core, g) else {
+            return Some(done(GroupState::Failed));
+        };
+        let members = layout.members();
+        let lost = members.lost();
+        if !layout::tolerates(g.level, &lost) {
+            return Some(done(GroupState::Failed));
+        }
+        if let Some(m) = members.rebuilding() {
+            let at = members.synced_to(m).min(members.per_member());
+            return Some(GroupHealth {
+                state: GroupState::Rebuilding,
+                rebuild_progress: (at * 100 / members.per_member().max(1)).min(99) as u8,
+            });
+        }
+        if lost.contains(&true) {
+            return Some(done(GroupState::Degraded));
+        }
+        match &members.bitmap {
+            Some(b) if b.pending_count() > 0 => Some(GroupHealth {
+                state: GroupState::Resyncing,
+                rebuild_progress: b.resync_progress(),
+            }),
+            _ => Some(done(GroupState::Optimal)),
+        }
     }
 
     /// How a disk is doing: Failed once out of service (an I/O error, or
@@ -597,8 +703,19 @@ impl Unit {
             .iter()
             .find(|d| d.superblock().index == index)
         {
-            return Some(if d.is_failed() {
-                DiskHealth::Failed
+            if d.is_failed() {
+                return Some(DiskHealth::Failed);
+            }
+            let uuid = d.superblock().disk;
+            let rebuilding = self.core.snapshot().groups.iter().any(|g| {
+                g.rebuilding.iter().any(|r| r.member == uuid)
+                    && self.layouts.built(g.index).is_none_or(|l| {
+                        let m = l.members();
+                        (0..m.len()).any(|s| m.uuid(s) == uuid && m.synced_to(s) != IN_SYNC)
+                    })
+            });
+            return Some(if rebuilding {
+                DiskHealth::Rebuilding
             } else {
                 DiskHealth::Ok
             });
@@ -612,13 +729,7 @@ impl Unit {
 
     /// The layout of group `g`, shared by all its volumes.
     fn layout(&self, g: &GroupRecord) -> Result<Layout, StorageError> {
-        let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = layouts.get(&g.index) {
-            return Ok(l.clone());
-        }
-        let layout = Layout::build(&self.core, g)?;
-        layouts.insert(g.index, layout.clone());
-        Ok(layout)
+        self.layouts.get(&self.core, g)
     }
 
     /// Free bytes in a group.
@@ -886,6 +997,16 @@ impl Unit {
     /// gets the next disk index and a copy of the metadata, and is free for
     /// a new group.
     pub fn add_disk(&mut self, spec: &DiskSpec) -> Result<(), StorageError> {
+        // The maintenance threads and the layouts hold the core: stopped
+        // and forgotten meanwhile, then started over with the new disk.
+        self.stop_maintenance();
+        self.layouts.clear();
+        let added = self.add_disk_stopped(spec);
+        self.start_maintenance();
+        added
+    }
+
+    fn add_disk_stopped(&mut self, spec: &DiskSpec) -> Result<(), StorageError> {
         let core = Arc::get_mut(&mut self.core).ok_or_else(|| {
             StorageError::Invalid("disks can only be added while the unit starts".into())
         })?;
@@ -908,7 +1029,9 @@ impl Unit {
         })
     }
 
-    /// Makes every acknowledged write to every open volume durable.
+    /// Makes every acknowledged write to every open volume durable, and
+    /// clears the write-intent bitmaps of every region whose writes are
+    /// done (so a stop right after has nothing to resync).
     pub fn flush_all(&self) -> Result<(), StorageError> {
         let open: Vec<Arc<Volume>> = self
             .open
@@ -919,6 +1042,9 @@ impl Unit {
             .collect();
         for v in open {
             v.flush()?;
+        }
+        for layout in self.layouts.all() {
+            layout.members().clear_bitmap(std::time::Duration::ZERO)?;
         }
         Ok(())
     }

@@ -16,6 +16,17 @@
 //! the missing data from the rest of the column (under the stripe lock) and
 //! writes go on to the surviving members with parity that keeps the lost
 //! members' data recoverable.
+//!
+//! A member being rebuilt is in sync below its rebuild mark (a stripe
+//! boundary) and lost above it; the rebuild takes the stripe lock, writes
+//! the stripe's chunk of the new member (data rebuilt from the column, or
+//! P or Q recomputed) and moves the mark, so a writer holding the lock
+//! sees the stripe either rebuilt or not at all. After an unclean stop,
+//! stripes in regions the write-intent bitmap marks get P and Q
+//! recomputed from the data; until then no lost chunk is rebuilt from
+//! their parity, which may be out of step with the data (a torn stripe
+//! write, the RAID 5 write hole): such reads fail with an I/O error rather
+//! than return wrong bytes (see `bitmap.rs`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -157,6 +168,89 @@ impl Parity {
         for_stripes(self.chunk, self.k(), offset, len, f)
     }
 
+    /// Stripe chunk, bytes.
+    pub(crate) fn chunk(&self) -> u64 {
+        self.chunk
+    }
+
+    /// Whether stripe `s` lies in a region awaiting resync.
+    fn pending(&self, s: u64) -> bool {
+        let at = s * self.chunk;
+        self.members
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.is_pending(at, at + self.chunk))
+    }
+
+    /// Rebuilds member `m` over `[at, at + len)` (whole chunks), stripe by
+    /// stripe under the stripe locks, moving its rebuild mark. Returns how
+    /// many stripes lay in regions awaiting resync (rebuilt from parity
+    /// that may be out of step).
+    pub(crate) fn rebuild(&self, m: usize, at: u64, len: u64) -> Result<u64, StorageError> {
+        let n = self.n();
+        let chunk = self.chunk as usize;
+        let mut suspect = 0;
+        for s in at / self.chunk..(at + len) / self.chunk {
+            let _stripe = self.lock(s);
+            let base = s * self.chunk;
+            if self.pending(s) {
+                suspect += 1;
+            }
+            let data = self.read_column(s, 0, chunk, true)?;
+            let p = self.p_member(s);
+            let content = if m == p {
+                let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                let mut out = vec![0u8; chunk];
+                gf256::p_syndrome(&refs, &mut out);
+                out
+            } else if Some(m) == self.q_member(s) {
+                let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                let mut out = vec![0u8; chunk];
+                gf256::q_syndrome(&refs, &mut out);
+                out
+            } else {
+                let j = (m + 2 * n - p - self.parity) % n;
+                data[j].clone()
+            };
+            if !self.members.rebuild_write(m, &content, base)? {
+                return Err(StorageError::Io {
+                    context: format!("rebuilding member {m} of group {}", self.members.group()),
+                    source: std::io::Error::other("the new member failed"),
+                });
+            }
+            self.members.set_synced_to(m, base + self.chunk);
+        }
+        Ok(suspect)
+    }
+
+    /// Recomputes P (and Q) from the data over member range `[lo, hi)`,
+    /// stripe by stripe under the stripe locks. Every member must be in
+    /// sync.
+    pub(crate) fn resync(&self, lo: u64, hi: u64) -> Result<(), StorageError> {
+        let chunk = self.chunk as usize;
+        let last = (hi.min(self.per_member)).div_ceil(self.chunk);
+        for s in lo / self.chunk..last {
+            let _stripe = self.lock(s);
+            let base = s * self.chunk;
+            let mut data = vec![vec![0u8; chunk]; self.k()];
+            for (j, d) in data.iter_mut().enumerate() {
+                if !self.members.read(self.data_member(s, j), d, base)? {
+                    return Err(self.members.failed_error());
+                }
+            }
+            let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+            let mut p = vec![0u8; chunk];
+            gf256::p_syndrome(&refs, &mut p);
+            let q = self.q_member(s).map(|_| {
+                let mut q = vec![0u8; chunk];
+                gf256::q_syndrome(&refs, &mut q);
+                q
+            });
+            self.write_parity(s, 0, Some(p), q)?;
+        }
+        Ok(())
+    }
+
     /// Reads `len` bytes at `offset` of member `m`; `None` if it is lost.
     fn read_member(
         &self,
@@ -170,7 +264,16 @@ impl Parity {
 
     /// The data chunks of stripe `s` over `[lo, hi)` within the chunk, lost
     /// ones rebuilt from parity. Call with the stripe locked.
-    fn read_column(&self, s: u64, lo: usize, hi: usize) -> Result<Vec<Vec<u8>>, StorageError> {
+    ///
+    /// Rebuilding from parity a stripe in a region awaiting resync fails
+    /// unless `trust_pending` (a rebuild, which has nothing better).
+    fn read_column(
+        &self,
+        s: u64,
+        lo: usize,
+        hi: usize,
+        trust_pending: bool,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
         let at = s * self.chunk + lo as u64;
         let mut data = vec![vec![0u8; hi - lo]; self.k()];
         let mut lost = Vec::new();
@@ -181,6 +284,17 @@ impl Parity {
         }
         if lost.is_empty() {
             return Ok(data);
+        }
+        if !trust_pending && self.pending(s) {
+            return Err(StorageError::Io {
+                context: format!(
+                    "RAID group {}: stripe {s} was being written when the unit stopped uncleanly \
+                     and a member is lost; its parity may not match the data, so the lost chunk \
+                     is not rebuilt from it (the write hole)",
+                    self.members.group()
+                ),
+                source: std::io::Error::from_raw_os_error(5),
+            });
         }
         let p = self.read_member(self.p_member(s), at, hi - lo)?;
         let q = match self.q_member(s) {
@@ -208,7 +322,7 @@ impl Parity {
                 // Lost: rebuild it from the rest of the column, which no
                 // writer may change meanwhile.
                 let _stripe = self.lock(s);
-                let column = self.read_column(s, p.start, p.start + p.len)?;
+                let column = self.read_column(s, p.start, p.start + p.len, false)?;
                 out.copy_from_slice(&column[p.j]);
             }
             Ok(())
@@ -219,10 +333,16 @@ impl Parity {
     pub(crate) fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
         check_range(offset, buf.len() as u64, self.capacity())?;
         self.members.settle()?;
-        self.for_stripes(offset, buf.len() as u64, |s, pieces| {
-            let _stripe = self.lock(s);
-            self.write_stripe(s, pieces, buf)
-        })?;
+        {
+            let width = self.chunk * self.k() as u64;
+            let lo = offset / width * self.chunk;
+            let hi = (offset + buf.len() as u64).div_ceil(width) * self.chunk;
+            let _intent = self.members.start_write(lo, hi)?;
+            self.for_stripes(offset, buf.len() as u64, |s, pieces| {
+                let _stripe = self.lock(s);
+                self.write_stripe(s, pieces, buf)
+            })?;
+        }
         // Members lost on the way are recorded before the write counts.
         self.members.settle()
     }
@@ -237,9 +357,10 @@ impl Parity {
     fn write_stripe(&self, s: u64, pieces: &[Piece], buf: &[u8]) -> Result<(), StorageError> {
         let lo = pieces.iter().map(|p| p.start).min().unwrap_or(0);
         let hi = pieces.iter().map(|p| p.start + p.len).max().unwrap_or(0);
+        let base = s * self.chunk;
         let parity_members: Vec<usize> = std::iter::once(self.p_member(s))
             .chain(self.q_member(s))
-            .filter(|&m| self.members.is_available(m))
+            .filter(|&m| self.members.in_sync_at(m, base))
             .collect();
         if parity_members.is_empty() {
             // No parity left to keep in step: the data alone.
@@ -254,7 +375,7 @@ impl Parity {
         let rmw_reads = pieces.len() + parity_members.len();
         let rmw_possible = pieces
             .iter()
-            .all(|p| self.members.is_available(self.data_member(s, p.j)));
+            .all(|p| self.members.in_sync_at(self.data_member(s, p.j), base));
         if rmw_possible
             && rmw_reads < rcw_reads
             && self.read_modify_write(s, pieces, buf, lo, hi)?
@@ -365,21 +486,21 @@ impl Parity {
             }
         }
         if !whole {
-            data = self.read_column(s, lo, hi)?;
+            data = self.read_column(s, lo, hi, false)?;
         }
         for p in pieces {
             data[p.j][p.start - lo..p.start - lo + p.len]
                 .copy_from_slice(&buf[p.pos..p.pos + p.len]);
         }
         let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-        let p = self.members.is_available(self.p_member(s)).then(|| {
+        let p = self.members.in_sync_at(self.p_member(s), at).then(|| {
             let mut p = vec![0u8; len];
             gf256::p_syndrome(&refs, &mut p);
             p
         });
         let q = self
             .q_member(s)
-            .filter(|&qm| self.members.is_available(qm))
+            .filter(|&qm| self.members.in_sync_at(qm, at))
             .map(|_| {
                 let mut q = vec![0u8; len];
                 gf256::q_syndrome(&refs, &mut q);

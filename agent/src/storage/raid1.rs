@@ -1,6 +1,9 @@
 //! RAID 1: every member holds a full copy. Reads go to one member (taking
 //! turns) and to another when it fails; writes go to every member in
-//! service. The group serves as long as one member does.
+//! service. The group serves as long as one member does. A region the
+//! write-intent bitmap says awaits resync is read from the first member in
+//! sync only (the one the resync copies from), and a member being rebuilt
+//! serves only what is rebuilt (see `layout.rs`).
 
 use std::sync::Arc;
 
@@ -38,7 +41,17 @@ impl Raid1 {
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         check_range(offset, buf.len() as u64, self.size)?;
         let n = self.members.len();
-        let first = self.turn.next(n);
+        let end = offset + buf.len() as u64;
+        let first = if self
+            .members
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.is_pending(offset, end))
+        {
+            0
+        } else {
+            self.turn.next(n)
+        };
         for i in 0..n {
             if self.members.read((first + i) % n, buf, offset)? {
                 return Ok(());
@@ -47,29 +60,40 @@ impl Raid1 {
         Err(self.members.failed_error())
     }
 
+    /// Calls `f(member, at, pos, n)` for every member over the group
+    /// range, marked in the bitmap and under the copy locks while a
+    /// rebuild or resync copies.
     fn each(
         &self,
         offset: u64,
         len: u64,
-        mut f: impl FnMut(usize) -> Result<bool, StorageError>,
+        mut f: impl FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
         check_range(offset, len, self.size)?;
         self.members.settle()?;
-        for m in 0..self.members.len() {
-            f(m)?;
+        {
+            let _intent = self.members.start_write(offset, offset + len)?;
+            self.members.with_copy_locks(offset, len, |at, pos, n| {
+                for m in 0..self.members.len() {
+                    f(m, at, pos, n)?;
+                }
+                Ok(())
+            })?;
         }
         self.members.settle()
     }
 
     /// Writes `buf` to the group range at `offset`.
     pub fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
-        self.each(offset, buf.len() as u64, |m| {
-            self.members.write(m, buf, offset)
+        self.each(offset, buf.len() as u64, |m, at, pos, n| {
+            self.members.write(m, &buf[pos..pos + n], at)
         })
     }
 
     /// Writes zeros over the group range.
     pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
-        self.each(offset, len, |m| self.members.zero(m, offset, len))
+        self.each(offset, len, |m, at, _, n| {
+            self.members.zero(m, at, n as u64)
+        })
     }
 }

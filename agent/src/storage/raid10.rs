@@ -1,7 +1,9 @@
 //! RAID 10: RAID 0 over mirrored pairs. Members 2i and 2i+1 form pair i
 //! and hold the same bytes; data is striped in chunks round-robin over the
 //! pairs (as Linux md's raid10 "near 2" layout with an even member count).
-//! The group serves as long as every pair keeps one member.
+//! The group serves as long as every pair keeps one member. Regions
+//! awaiting resync are read from the pair's first member only, as in RAID
+//! 1.
 
 use std::sync::Arc;
 
@@ -44,7 +46,7 @@ impl Raid10 {
     /// Reads into `buf` from the group range at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         check_range(offset, buf.len() as u64, self.capacity())?;
-        let first = self.turn.next(2);
+        let turn = self.turn.next(2);
         for_chunks(
             self.chunk,
             self.pairs(),
@@ -52,6 +54,12 @@ impl Raid10 {
             buf.len() as u64,
             |pair, at, pos, n| {
                 let piece = &mut buf[pos..pos + n];
+                let pending = self
+                    .members
+                    .bitmap
+                    .as_ref()
+                    .is_some_and(|b| b.is_pending(at, at + n as u64));
+                let first = if pending { 0 } else { turn };
                 for i in 0..2 {
                     if self.members.read(2 * pair + (first + i) % 2, piece, at)? {
                         return Ok(());
@@ -70,11 +78,21 @@ impl Raid10 {
     ) -> Result<(), StorageError> {
         check_range(offset, len, self.capacity())?;
         self.members.settle()?;
-        for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, pos, n| {
-            f(2 * pair, at, pos, n)?;
-            f(2 * pair + 1, at, pos, n)?;
-            Ok(())
-        })?;
+        {
+            // The member rows the range touches.
+            let row = self.chunk * self.pairs() as u64;
+            let lo = offset / row * self.chunk;
+            let hi = (offset + len).div_ceil(row) * self.chunk;
+            let _intent = self.members.start_write(lo, hi)?;
+            for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, pos, n| {
+                self.members
+                    .with_copy_locks(at, n as u64, |at, within, n| {
+                        f(2 * pair, at, pos + within, n)?;
+                        f(2 * pair + 1, at, pos + within, n)?;
+                        Ok(())
+                    })
+            })?;
+        }
         self.members.settle()
     }
 
