@@ -372,7 +372,10 @@ mod tests {
         let mut stores = 0;
         b.start(150, 250, |img| {
             stores += 1;
-            assert_eq!(decode(img, 1, 100, 4), Copy::Bits(vec![false, true, true, false]));
+            assert_eq!(
+                decode(img, 1, 100, 4),
+                Copy::Bits(vec![false, true, true, false])
+            );
             Ok(())
         })
         .unwrap();
@@ -382,16 +385,24 @@ mod tests {
         b.finish(150, 250);
         // Region 1 still has a write under way.
         let mut image = None;
-        b.clear_quiet(Duration::ZERO, || Ok(()), |img| {
-            image = Some(decode(img, 1, 100, 4));
-            Ok(())
-        })
+        b.clear_quiet(
+            Duration::ZERO,
+            || Ok(()),
+            |img| {
+                image = Some(decode(img, 1, 100, 4));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(image, Some(Copy::Bits(vec![false, true, false, false])));
         b.finish(120, 130);
         // Not quiet long enough.
-        b.clear_quiet(Duration::from_secs(60), || panic!("synced"), |_| panic!("stored"))
-            .unwrap();
+        b.clear_quiet(
+            Duration::from_secs(60),
+            || panic!("synced"),
+            |_| panic!("stored"),
+        )
+        .unwrap();
         // A write finishing while the members sync is not covered by it.
         b.clear_quiet(
             Duration::ZERO,
@@ -404,7 +415,8 @@ mod tests {
         )
         .unwrap();
         assert!(b.any_marked());
-        b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(())).unwrap();
+        b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(()))
+            .unwrap();
         assert!(!b.any_marked());
     }
 
@@ -420,7 +432,8 @@ mod tests {
         assert_eq!(b.resync_progress(), 50);
         b.resynced(2);
         assert_eq!(b.resync_progress(), 100);
-        b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(())).unwrap();
+        b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(()))
+            .unwrap();
         assert!(!b.any_marked());
     }
 }

@@ -266,7 +266,10 @@ impl Members {
             members.bitmap = Some(Bitmap::new(group.index, region, pending));
         }
         let busy = members.rebuilding().is_some()
-            || members.bitmap.as_ref().is_some_and(|b| b.pending_count() > 0);
+            || members
+                .bitmap
+                .as_ref()
+                .is_some_and(|b| b.pending_count() > 0);
         members.busy.store(busy, Ordering::Release);
         members
     }
@@ -419,7 +422,10 @@ impl Members {
     /// rebuild writes the rest later); `Ok(false)` if it is lost or the
     /// range is not rebuilt yet.
     pub(crate) fn write(&self, m: usize, buf: &[u8], offset: u64) -> Result<bool, StorageError> {
-        let upto = self.synced_to(m).saturating_sub(offset).min(buf.len() as u64) as usize;
+        let upto = self
+            .synced_to(m)
+            .saturating_sub(offset)
+            .min(buf.len() as u64) as usize;
         if upto == 0 {
             return Ok(false);
         }
@@ -446,9 +452,9 @@ impl Members {
     }
 
     /// Records how far member `m` is rebuilt (call holding the locks that
-    /// keep writers out of what was just rebuilt).
+    /// keep writers out of what was just rebuilt); [`IN_SYNC`] once the
+    /// rebuild is recorded as finished.
     pub(crate) fn set_synced_to(&self, m: usize, to: u64) {
-        let to = if to >= self.per_member { IN_SYNC } else { to };
         self.slots[m].synced_to.store(to, Ordering::Release);
     }
 
@@ -505,7 +511,8 @@ impl Members {
 
     /// Nothing copies any more (set by maintenance when it is done).
     pub(crate) fn set_idle(&self) {
-        if self.rebuilding().is_none() && self.bitmap.as_ref().is_none_or(|b| b.pending_count() == 0)
+        if self.rebuilding().is_none()
+            && self.bitmap.as_ref().is_none_or(|b| b.pending_count() == 0)
         {
             self.busy.store(false, Ordering::Release);
         }
@@ -564,9 +571,7 @@ impl Members {
                 return Err(self.failed_error());
             }
             let unrecorded: Vec<usize> = (0..self.len())
-                .filter(|&m| {
-                    !self.in_service(m) && !self.slots[m].recorded.load(Ordering::Acquire)
-                })
+                .filter(|&m| !self.in_service(m) && !self.slots[m].recorded.load(Ordering::Acquire))
                 .collect();
             if unrecorded.is_empty() {
                 return Ok(());

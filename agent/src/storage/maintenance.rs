@@ -6,7 +6,7 @@
 //!   with automatic spares on, by the smallest free disk big enough (never
 //!   one that failed before: those are *retired*). The replacement takes
 //!   the member's slot in the metadata at once, recorded as rebuilding;
-//!   the worker then rebuilds it front to back in steps of about 1 MiB,
+//!   the worker then rebuilds it front to back in steps of 256 KiB,
 //!   rate-limited, while I/O goes on: below the rebuild mark the new
 //!   member is in sync and written like any other, above it the group
 //!   serves as degraded (`layout.rs`, `parity.rs`). Progress is recorded
@@ -59,8 +59,9 @@ impl Default for MaintenanceConfig {
     }
 }
 
-/// Bytes of a member a rebuild step covers (rounded up to a stripe chunk).
-const STEP: u64 = 1 << 20;
+/// Bytes of a member a rebuild step covers (rounded up to a stripe chunk):
+/// small enough for a smooth rate, big enough for few locks per MiB.
+const STEP: u64 = 256 << 10;
 /// How often a rebuild records its progress.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 /// How often the supervisor looks round when nothing wakes it.
@@ -194,7 +195,10 @@ fn pass(core: &Arc<Core>, layouts: &Arc<Layouts>, shared: &Arc<Maintenance>) {
             put_spares_in(core, layouts, shared, g, &layout);
         }
         let members = layout.members();
-        let resync = members.bitmap.as_ref().is_some_and(|b| b.pending_count() > 0)
+        let resync = members
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.pending_count() > 0)
             && layout.can_resync();
         if members.rebuilding().is_none() && !resync {
             members.set_idle();
@@ -387,7 +391,10 @@ fn work(core: &Arc<Core>, layout: &Layout, shared: &Maintenance) {
             }
         }
     }
-    let pending = members.bitmap.as_ref().is_some_and(|b| b.pending_count() > 0);
+    let pending = members
+        .bitmap
+        .as_ref()
+        .is_some_and(|b| b.pending_count() > 0);
     if pending
         && layout.can_resync()
         && !shared.stopping()
@@ -399,23 +406,23 @@ fn work(core: &Arc<Core>, layout: &Layout, shared: &Maintenance) {
     members.set_idle();
 }
 
-/// Paces a stream of writes to a rate.
+/// Paces a stream of writes to the configured rate (read at every step,
+/// so a change applies to a running rebuild).
 struct Throttle {
-    rate: u64,
     next: Instant,
 }
 
 impl Throttle {
-    fn new(rate: u64) -> Self {
+    fn new() -> Self {
         Throttle {
-            rate,
             next: Instant::now(),
         }
     }
 
     /// `bytes` were written: waits until the rate allows more.
     fn pace(&mut self, bytes: u64, shared: &Maintenance) {
-        if self.rate == 0 {
+        let rate = shared.config().rebuild_rate;
+        if rate == 0 {
             return;
         }
         let now = Instant::now();
@@ -423,7 +430,7 @@ impl Throttle {
         if self.next + Duration::from_secs(1) < now {
             self.next = now;
         }
-        self.next += Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+        self.next += Duration::from_secs_f64(bytes as f64 / rate as f64);
         if self.next > now {
             shared.nap(self.next - now);
         }
@@ -446,10 +453,16 @@ fn rebuild(
     let from = members.synced_to(m) / unit * unit;
     let mut at = from;
     let started = Instant::now();
-    let mut throttle = Throttle::new(shared.config().rebuild_rate);
+    let mut throttle = Throttle::new();
     let mut recorded = Instant::now();
     let mut suspect = 0;
-    tracing::info!(group, member = m, from, bytes = per_member, "rebuild started");
+    tracing::info!(
+        group,
+        member = m,
+        from,
+        bytes = per_member,
+        "rebuild started"
+    );
     let record = |done: u64| -> Result<(), StorageError> {
         if let Some(d) = members.disk(m) {
             d.sync()?;
@@ -521,7 +534,7 @@ fn resync(layout: &Layout, shared: &Maintenance) -> Result<(), StorageError> {
     };
     let regions = bitmap.pending_regions();
     let started = Instant::now();
-    let mut throttle = Throttle::new(shared.config().rebuild_rate);
+    let mut throttle = Throttle::new();
     tracing::info!(
         group = members.group(),
         regions = regions.len(),

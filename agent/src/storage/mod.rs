@@ -36,8 +36,8 @@ use uuid::Uuid;
 
 use crate::storage::disk::Disk;
 use crate::storage::layout::{IN_SYNC, Layout, Layouts, has_redundancy};
-use crate::storage::maintenance::{Maintenance, Supervisor};
 pub use crate::storage::maintenance::MaintenanceConfig;
+use crate::storage::maintenance::{Maintenance, Supervisor};
 use crate::storage::metadata::{
     AccessRecord, DiskRecord, GroupRecord, Level, Metadata, VolumeRecord,
 };
@@ -279,7 +279,6 @@ impl Core {
             .meta
             .clone()
     }
-
 }
 
 /// A SAN unit's storage.
@@ -310,6 +309,14 @@ impl Drop for Unit {
 impl Unit {
     /// Formats `disks` into a new unit with no groups or volumes.
     pub fn create(disks: &[DiskSpec]) -> Result<Unit, StorageError> {
+        Unit::create_with(disks, MaintenanceConfig::default())
+    }
+
+    /// [`Unit::create`], with maintenance configured from the start.
+    pub fn create_with(
+        disks: &[DiskSpec],
+        config: MaintenanceConfig,
+    ) -> Result<Unit, StorageError> {
         if disks.is_empty() {
             return Err(StorageError::Invalid(
                 "a unit needs at least one disk".into(),
@@ -334,6 +341,7 @@ impl Unit {
         let refs: Vec<&Disk> = disks.iter().map(|d| &**d).collect();
         metadata::write_all(&refs, &meta, 0)?;
         let unit = Unit::assemble(disks, meta, 0);
+        unit.maintenance.set_config(config);
         unit.start_maintenance();
         Ok(unit)
     }
@@ -387,8 +395,8 @@ impl Unit {
         self.maintenance.config()
     }
 
-    /// Changes how rebuilds and resyncs run (a running one keeps the rate
-    /// it started with; new groups get the bitmap region).
+    /// Changes how rebuilds and resyncs run (the rate applies at once;
+    /// the bitmap region to groups created from now on).
     pub fn set_maintenance_config(&self, config: MaintenanceConfig) {
         self.maintenance.set_config(config);
     }
@@ -416,8 +424,14 @@ impl Unit {
     /// opened or holds no dvsan superblock is skipped with a warning (the
     /// caller may pass every disk it was configured with); a disk of
     /// another unit, or the same disk twice, is refused. Groups missing
-    /// members come up degraded or failed (see [`Unit::group_health`]).
+    /// members come up degraded or failed (see [`Unit::group_health`]),
+    /// and rebuilds and resyncs start in the background.
     pub fn open(paths: &[&Path]) -> Result<Unit, StorageError> {
+        Unit::open_with(paths, MaintenanceConfig::default())
+    }
+
+    /// [`Unit::open`], with maintenance configured from the start.
+    pub fn open_with(paths: &[&Path], config: MaintenanceConfig) -> Result<Unit, StorageError> {
         let mut disks: Vec<Arc<Disk>> = Vec::new();
         for path in paths {
             match Disk::open(path) {
@@ -465,7 +479,12 @@ impl Unit {
         }
         // Members the metadata says failed have stale data, and disks
         // that failed and were replaced are no spares: keep them out.
-        for u in meta.groups.iter().flat_map(|g| &g.failed).chain(&meta.retired) {
+        for u in meta
+            .groups
+            .iter()
+            .flat_map(|g| &g.failed)
+            .chain(&meta.retired)
+        {
             if let Some(d) = disks.iter().find(|d| d.superblock().disk == *u) {
                 d.mark_failed();
             }
@@ -479,6 +498,7 @@ impl Unit {
             }
         }
         let unit = Unit::assemble(disks, meta, slot);
+        unit.maintenance.set_config(config);
         for g in unit.core.snapshot().groups {
             match unit.group_health(g.index).map(|h| h.state) {
                 Some(GroupState::Optimal) | None => {}

@@ -85,12 +85,11 @@ impl Raid10 {
             let hi = (offset + len).div_ceil(row) * self.chunk;
             let _intent = self.members.start_write(lo, hi)?;
             for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, pos, n| {
-                self.members
-                    .with_copy_locks(at, n as u64, |at, within, n| {
-                        f(2 * pair, at, pos + within, n)?;
-                        f(2 * pair + 1, at, pos + within, n)?;
-                        Ok(())
-                    })
+                self.members.with_copy_locks(at, n as u64, |at, within, n| {
+                    f(2 * pair, at, pos + within, n)?;
+                    f(2 * pair + 1, at, pos + within, n)?;
+                    Ok(())
+                })
             })?;
         }
         self.members.settle()
