@@ -186,7 +186,7 @@ async fn a_unit_killed_mid_write_keeps_flushed_writes_and_resyncs() {
     };
     let kill_at = 30 + (next() % 30) as usize;
     let mut flushes = 0;
-    let mut killed = false;
+    let mut killer = None;
     let started = Instant::now();
     'stream: for round in 0.. {
         assert!(
@@ -194,12 +194,14 @@ async fn a_unit_killed_mid_write_keeps_flushed_writes_and_resyncs() {
             "the writes never failed after the kill"
         );
         if round == kill_at {
-            // Not waited for: the writes below are in flight when it lands.
-            Command::new("kill")
-                .args(["-KILL", &agent.child.id().to_string()])
-                .spawn()
-                .unwrap();
-            killed = true;
+            // Not waited for now: the writes below are in flight when it
+            // lands.
+            killer = Some(
+                Command::new("kill")
+                    .args(["-KILL", &agent.child.id().to_string()])
+                    .spawn()
+                    .unwrap(),
+            );
         }
         // Four writes of 4–64 KiB, then a FLUSH.
         let mut batch = vec![];
@@ -213,7 +215,7 @@ async fn a_unit_killed_mid_write_keeps_flushed_writes_and_resyncs() {
         for (offset, data) in &batch {
             match client.write(*offset as u64, data, false).await {
                 Ok(()) => model.acknowledged(*offset, data),
-                Err(_) if killed => break 'stream,
+                Err(_) if killer.is_some() => break 'stream,
                 Err(e) => panic!("write failed before the kill: {e}"),
             }
         }
@@ -223,11 +225,14 @@ async fn a_unit_killed_mid_write_keeps_flushed_writes_and_resyncs() {
                 model.flushed(&before_flush);
                 flushes += 1;
             }
-            Err(_) if killed => break,
+            Err(_) if killer.is_some() => break,
             Err(e) => panic!("flush failed before the kill: {e}"),
         }
     }
     assert!(flushes >= 30, "{flushes} flushes before the kill");
+    if let Some(mut k) = killer {
+        k.wait().unwrap();
+    }
     drop(client);
     let old_log = agent.log_text();
     agent.kill();
