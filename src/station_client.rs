@@ -44,9 +44,14 @@ pub fn segment(text: &str) -> String {
 impl ApiClient {
     /// A client of the station at `url`, with the token in `DVSAN_TOKEN`.
     pub fn new(url: &StationUrl) -> anyhow::Result<Self> {
-        let token = std::env::var("DVSAN_TOKEN").map_err(|_| {
-            anyhow!("DVSAN_TOKEN is not set; create a token with `dvsan station token create NAME`")
-        })?;
+        let token = std::env::var("DVSAN_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                anyhow!(
+                    "DVSAN_TOKEN is not set; create a token with `dvsan station token create NAME`"
+                )
+            })?;
         let base = url.station_url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") {
             return Err(anyhow!("--station-url {base:?} must start with http://"));
