@@ -28,6 +28,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // No user yet: the first admin, with its password in the log once.
+    if let Err(e) = crate::web::auth::bootstrap_admin(state.ops.inventory()).await {
+        tracing::error!(error = %e, "creating the first admin");
+    }
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

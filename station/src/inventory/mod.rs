@@ -12,6 +12,10 @@ use sqlx::{FromRow, SqlitePool};
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
 
 mod allocations;
+mod accounts;
+pub use accounts::{
+    AccountError, NewSession, Role, SessionRow, UserRow, check_user_name, random_token,
+};
 mod tokens;
 pub use allocations::{ClientGrant, ExtentRow, NewExtent, StationVolumeRow};
 pub use tokens::TokenRow;
