@@ -7,9 +7,11 @@
 mod agent_cmd;
 mod attach_cmd;
 mod byte_size;
+mod demo;
 mod snmp_args;
 mod station_client;
 mod station_cmd;
+mod user_cmd;
 mod volume_attach;
 mod volume_cmd;
 
@@ -33,6 +35,8 @@ enum Command {
     Unit(volume_cmd::UnitArgs),
     /// Volumes: allocate, list, show, grant, revoke, delete, attach (REST API client).
     Volume(volume_cmd::VolumeArgs),
+    /// A station and three units with file-backed disks in one process, on loopback; prints the console's URL and login.
+    Demo(demo::DemoArgs),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -83,6 +87,7 @@ fn main() {
             Command::Station(args) => station_cmd::run(*args).await,
             Command::Unit(args) => volume_cmd::run_unit(args).await,
             Command::Volume(args) => volume_cmd::run_volume(args).await,
+            Command::Demo(args) => demo::run(args, shutdown_signal()).await,
         }
     });
     if let Err(e) = result {

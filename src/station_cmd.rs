@@ -139,6 +139,20 @@ pub enum StationCommand {
         )]
         db: String,
     },
+    /// Web console users.
+    User {
+        #[command(subcommand)]
+        command: crate::user_cmd::UserCommand,
+        /// Inventory database URL
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "DVSAN_DB",
+            default_value = "sqlite://dvsan-station.db",
+            global = true
+        )]
+        db: String,
+    },
 }
 
 /// `dvsan station token …`
@@ -200,6 +214,7 @@ pub async fn run(mut args: StationArgs) -> anyhow::Result<()> {
     if let Some(command) = args.command.take() {
         return match command {
             StationCommand::Token { command, db } => run_token(command, &db).await,
+            StationCommand::User { command, db } => crate::user_cmd::run(command, &db).await,
         };
     }
     let config = args.resolve()?;

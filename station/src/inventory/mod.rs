@@ -11,8 +11,8 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::unit_snapshot::{MibLabel, UnitSnapshot};
 
-mod allocations;
 mod accounts;
+mod allocations;
 pub use accounts::{
     AccountError, NewSession, Role, SessionRow, UserRow, check_user_name, random_token,
 };
