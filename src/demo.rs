@@ -22,6 +22,7 @@ use dvsan_agent::storage::metadata::Level;
 use dvsan_snmp::{NotifierConfig, UsmUser};
 use dvsan_station::daemon::StationError;
 use dvsan_station::inventory::{Role, random_token};
+use dvsan_station::learner::Admission;
 use dvsan_station::operations::Operations;
 use dvsan_station::{Station, StationConfig, UnitState};
 
@@ -36,6 +37,10 @@ pub struct DemoArgs {
     /// or a free port when that one is taken]
     #[arg(long, value_name = "ADDR")]
     pub web_listen: Option<SocketAddr>,
+    /// New units: `auto` (in service once they announce themselves) or
+    /// `manual` (pending until approved in the console)
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "manual"])]
+    pub admission: String,
 }
 
 /// Size of each demo disk file (sparse).
@@ -159,6 +164,11 @@ impl Demo {
         // The station and the units share one SNMPv3 user, made up anew
         // each run: nothing outside this process talks to them.
         let user = UsmUser::sha256_aes("dvsandemo", random_token(12), random_token(12))?;
+        let admission = if args.admission == "manual" {
+            Admission::Manual
+        } else {
+            Admission::Auto
+        };
         let config = |web: SocketAddr| StationConfig {
             db: format!("sqlite://{}", dir.join("station.db").display()),
             trap_listen: "127.0.0.1:0".parse().expect("literal address"),
@@ -168,6 +178,7 @@ impl Demo {
             user: user.clone(),
             communities: Vec::new(),
             engine_file: Some(dir.join("station.snmp-engine")),
+            admission,
         };
         let station = match args.web_listen {
             Some(web) => Station::bind(config(web)).await?,
@@ -210,6 +221,9 @@ impl Demo {
                 sysfs_net: PathBuf::from("/sys/class/net"),
                 inform: NotifierConfig::default(),
                 shutdown_wait: Duration::from_secs(3),
+                // The demo's names are not in any DNS: units are reached
+                // by their loopback addresses.
+                advertise_host: None,
             };
             let agent = RunningAgent::start(settings)
                 .await
@@ -233,9 +247,9 @@ impl Demo {
         &self.operations
     }
 
-    /// Waits until every unit is online in the station's inventory;
-    /// returns how many are.
-    pub async fn wait_for_units(&self, within: Duration) -> usize {
+    /// Waits until every unit is in `state` in the station's inventory
+    /// (online, or pending under manual admission); returns how many are.
+    pub async fn wait_for_units(&self, state: UnitState, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         loop {
             let online = self
@@ -244,10 +258,7 @@ impl Demo {
                 .units()
                 .await
                 .map_or(0, |units| {
-                    units
-                        .iter()
-                        .filter(|u| u.unit_state() == UnitState::Online)
-                        .count()
+                    units.iter().filter(|u| u.unit_state() == state).count()
                 });
             if online >= PLAN.len() || Instant::now() >= deadline {
                 return online;
@@ -278,13 +289,18 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let demo = Demo::start(&args).await?;
-    let online = demo.wait_for_units(Duration::from_secs(20)).await;
+    let (state, word) = if args.admission == "manual" {
+        (UnitState::Pending, "pending approval")
+    } else {
+        (UnitState::Online, "online")
+    };
+    let joined = demo.wait_for_units(state, Duration::from_secs(20)).await;
     println!();
     println!(
         "  dvsan demo: a station and {} units on loopback",
         PLAN.len()
     );
-    println!("  ({online} online; data in {})", args.dir.display());
+    println!("  ({joined} {word}; data in {})", args.dir.display());
     println!();
     println!("  Console:  {}", demo.url);
     println!("  Log in:   {ADMIN} / {}", demo.password);

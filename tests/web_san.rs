@@ -28,13 +28,23 @@ struct San {
 }
 
 async fn san() -> San {
+    san_admitting("auto").await
+}
+
+async fn san_admitting(admission: &str) -> San {
     let dir = tempfile::tempdir().unwrap();
     let args = demo::DemoArgs {
         dir: dir.path().join("demo"),
         web_listen: Some("127.0.0.1:0".parse().unwrap()),
+        admission: admission.to_owned(),
     };
     let demo = demo::Demo::start(&args).await.unwrap();
-    assert_eq!(demo.wait_for_units(Duration::from_secs(30)).await, 3);
+    let state = if admission == "manual" {
+        UnitState::Pending
+    } else {
+        UnitState::Online
+    };
+    assert_eq!(demo.wait_for_units(state, Duration::from_secs(30)).await, 3);
     let app = router(AppState {
         ops: demo.operations().clone(),
     });
@@ -366,4 +376,48 @@ async fn the_demo_lays_out_three_units_and_they_leave_with_link_down_at_stop() {
     for unit in after.units().await.unwrap() {
         assert_eq!(unit.unit_state(), UnitState::Offline, "{}", unit.name);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_unit_is_approved_from_its_page() {
+    let san = san_admitting("manual").await;
+    san.get("/")
+        .await
+        .has("<strong>3</strong> pending")
+        .has("<strong>0</strong> online");
+    let uuid = san.unit_uuid("san3.demo.test").await;
+    let page = format!("/units/{uuid}");
+    san.get(&page)
+        .await
+        .has("<span class=\"badge pending\">pending</span>")
+        .has("Approve unit");
+    let eve_password = "viewer password";
+    san.demo
+        .operations()
+        .inventory()
+        .add_user("eve", eve_password, dvsan_station::inventory::Role::Viewer)
+        .await
+        .unwrap();
+    let eve = Session::login(&san.app, "eve", eve_password).await;
+    eve.get(&san.app, &page).await.lacks("Approve unit");
+    eve.post(&san.app, &format!("{page}/approve"), &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let approved = san.post(&format!("{page}/approve"), &[]).await;
+    approved.expect(StatusCode::SEE_OTHER);
+    assert_eq!(approved.location(), page);
+    san.get(&page)
+        .await
+        .has("<span class=\"badge online\">online</span>")
+        .lacks("Approve unit");
+    let unit = san
+        .demo
+        .operations()
+        .inventory()
+        .unit(&uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unit.unit_state(), UnitState::Online);
+    san.demo.stop().await.unwrap();
 }
