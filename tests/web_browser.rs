@@ -4,7 +4,8 @@
 //! forms: log in, build a RAID 5 group on the unit with free disks,
 //! allocate a volume to a client (after a refused size), see it listed
 //! with its NBD URI, delete it after the confirmation page. A screenshot
-//! of each page is kept under `target/test-artifacts/web-console/`. At
+//! of each page, and the demo's log, are kept under
+//! `target/test-artifacts/web-console/`. At
 //! SIGTERM the demo stops cleanly.
 
 mod support {
@@ -34,13 +35,15 @@ impl Drop for DemoProcess {
     }
 }
 
-fn start_demo(dir: &std::path::Path) -> DemoProcess {
+/// Starts the demo in `dir`; its log goes to `log`.
+fn start_demo(dir: &std::path::Path, log: &std::path::Path) -> DemoProcess {
+    println!("demo log: {}", log.display());
     let mut child = dvsan()
         .args(["demo", "--web-listen", "127.0.0.1:0", "--dir"])
         .arg(dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("start dvsan demo");
     let stdout = child.stdout.take().unwrap();
@@ -78,11 +81,12 @@ fn artifacts() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_builds_a_group_and_allocates_and_deletes_a_volume_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = start_demo(&dir.path().join("demo"));
-    let base = demo.url.trim_end_matches('/').to_owned();
     let artifacts = artifacts();
     let _ = std::fs::remove_dir_all(&artifacts);
-    println!("screenshots in {}", artifacts.display());
+    std::fs::create_dir_all(&artifacts).unwrap();
+    println!("screenshots and the demo's log in {}", artifacts.display());
+    let demo = start_demo(&dir.path().join("demo"), &artifacts.join("demo.log"));
+    let base = demo.url.trim_end_matches('/').to_owned();
     let mut b = Browser::launch(&artifacts).await;
 
     // A stranger is sent to the login page.
@@ -147,8 +151,7 @@ async fn an_admin_builds_a_group_and_allocates_and_deletes_a_volume_in_a_browser
     ])
     .await;
     b.click("#new-group button[type=submit]").await;
-    let text = b.text().await;
-    assert!(text.contains("fresh\traid5"), "{text}");
+    let text = b.reload_until("fresh\traid5").await;
     assert!(text.contains("No free disk on this unit."), "{text}");
     b.screenshot("group-created").await;
 
@@ -231,6 +234,9 @@ async fn an_admin_builds_a_group_and_allocates_and_deletes_a_volume_in_a_browser
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status}");
-    let shots = std::fs::read_dir(&artifacts).unwrap().count();
+    let shots = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref()))
+        .count();
     assert!(shots >= 14, "{shots} screenshots");
 }

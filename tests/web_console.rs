@@ -6,6 +6,7 @@
 //! inventory.
 
 mod support {
+    pub mod binary;
     pub mod web;
 }
 
@@ -334,7 +335,7 @@ async fn admins_add_and_delete_users_and_bad_input_keeps_the_form() {
     )
     .await
     .expect(StatusCode::CONFLICT)
-    .has("user eve exists already");
+    .has("User eve exists already.");
     assert_eq!(inventory.user_count().await.unwrap(), 2);
 
     let added = root
@@ -362,7 +363,7 @@ async fn admins_add_and_delete_users_and_bad_input_keeps_the_form() {
     root.post(&app, "/users/eve/delete", &[])
         .await
         .expect(StatusCode::NOT_FOUND)
-        .has("no user eve");
+        .has("No user eve.");
     bob.post(&app, "/users/root/delete", &[])
         .await
         .expect(StatusCode::SEE_OTHER);
@@ -371,7 +372,7 @@ async fn admins_add_and_delete_users_and_bad_input_keeps_the_form() {
     bob.post(&app, "/users/bob/delete", &[])
         .await
         .expect(StatusCode::CONFLICT)
-        .has("bob is the last admin");
+        .has("The last admin (bob) cannot be deleted.");
     let names: Vec<String> = inventory
         .users()
         .await
@@ -514,4 +515,60 @@ async fn the_first_admin_is_made_when_there_is_no_user() {
             .unwrap(),
         None
     );
+}
+
+#[test]
+fn dvsan_station_user_add_makes_a_user_who_can_log_in() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let mut child = support::binary::dvsan()
+        .args(["station", "user", "add", "alice", "--role", "viewer"])
+        .args(["--password-stdin", "--db", &db])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice's password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "added viewer user alice"
+    );
+    // Without --password-stdin a password is made up and printed once.
+    let out = support::binary::dvsan()
+        .args(["station", "user", "add", "root", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the password printed")
+        .to_owned();
+    let again = support::binary::dvsan()
+        .args(["station", "user", "add", "root", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let inventory = Inventory::open(&db).await.unwrap();
+        let alice = inventory
+            .check_login("alice", "alice's password")
+            .await
+            .unwrap();
+        assert_eq!(alice.map(|u| u.role), Some(Role::Viewer));
+        let root = inventory.check_login("root", &password).await.unwrap();
+        assert_eq!(root.map(|u| u.role), Some(Role::Admin));
+    });
 }

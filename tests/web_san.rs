@@ -79,6 +79,24 @@ impl San {
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
         self.admin.post(&self.app, path, fields).await
     }
+
+    /// The page at `path` once it shows every one of `texts`: after a
+    /// change the station polls the unit again, and under load the answer
+    /// may come only with the next periodic poll.
+    async fn settled(&self, path: &str, texts: &[&str]) -> Answer {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = self.get(path).await;
+            if texts.iter().all(|t| page.body.contains(t)) || std::time::Instant::now() >= deadline
+            {
+                for t in texts {
+                    page.has(t);
+                }
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,10 +172,14 @@ async fn units_are_listed_and_groups_and_partitions_are_made_and_unmade_from_the
         .await;
     made.expect(StatusCode::SEE_OTHER);
     assert_eq!(made.location(), page);
-    san.get(&page)
-        .await
-        .has("<td>fresh</td><td>raid5</td><td>32 KiB</td><td>1,2,3</td>")
-        .has("No free disk on this unit.");
+    san.settled(
+        &page,
+        &[
+            "<td>fresh</td><td>raid5</td><td>32 KiB</td><td>1,2,3</td>",
+            "No free disk on this unit.",
+        ],
+    )
+    .await;
 
     // Partitions: a bad size is refused with the values kept; then made,
     // grown and deleted.
@@ -183,8 +205,8 @@ async fn units_are_listed_and_groups_and_partitions_are_made_and_unmade_from_the
     )
     .await
     .expect(StatusCode::SEE_OTHER);
-    let detail = san.get(&page).await;
-    detail.has("<td>scratch</td><td>fresh</td>").has("32 MiB");
+    san.settled(&page, &["<td>scratch</td><td>fresh</td>", "32 MiB"])
+        .await;
     let index = san.demo.operations().unit(&san3).await.unwrap().partitions[0].volume_index;
     san.post(
         &format!("{page}/partitions/{index}/grow"),
@@ -192,7 +214,7 @@ async fn units_are_listed_and_groups_and_partitions_are_made_and_unmade_from_the
     )
     .await
     .expect(StatusCode::SEE_OTHER);
-    san.get(&page).await.has("48 MiB");
+    san.settled(&page, &["48 MiB"]).await;
     // A group holding a partition is not deleted.
     let delete_group = format!("{page}/groups/1/delete");
     san.post(&delete_group, &[])
@@ -201,14 +223,12 @@ async fn units_are_listed_and_groups_and_partitions_are_made_and_unmade_from_the
     san.post(&format!("{page}/partitions/{index}/delete"), &[])
         .await
         .expect(StatusCode::SEE_OTHER);
-    san.get(&page).await.has("No partition yet.");
+    san.settled(&page, &["No partition yet."]).await;
     san.post(&delete_group, &[])
         .await
         .expect(StatusCode::SEE_OTHER);
-    san.get(&page)
-        .await
-        .has("No RAID group yet.")
-        .has("name=\"disks\" value=\"1\"");
+    san.settled(&page, &["No RAID group yet.", "name=\"disks\" value=\"1\""])
+        .await;
     san.demo.stop().await.unwrap();
 }
 
@@ -328,7 +348,14 @@ async fn volumes_are_allocated_granted_revoked_and_deleted_after_confirmation() 
     gone.expect(StatusCode::SEE_OTHER);
     assert_eq!(gone.location(), "/volumes");
     san.get("/volumes").await.has("No volume yet.");
-    assert!(inventory.volumes_of(&san2).await.unwrap().is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !inventory.volumes_of(&san2).await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partition is gone from the unit"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     san.demo.stop().await.unwrap();
 }
 
@@ -406,9 +433,8 @@ async fn a_pending_unit_is_approved_from_its_page() {
     let approved = san.post(&format!("{page}/approve"), &[]).await;
     approved.expect(StatusCode::SEE_OTHER);
     assert_eq!(approved.location(), page);
-    san.get(&page)
+    san.settled(&page, &["<span class=\"badge online\">online</span>"])
         .await
-        .has("<span class=\"badge online\">online</span>")
         .lacks("Approve unit");
     let unit = san
         .demo

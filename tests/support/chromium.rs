@@ -231,6 +231,26 @@ impl Browser {
         self.wait_new_page().await;
     }
 
+    /// Reloads the page until its text holds `text` (the station shows a
+    /// unit's change once it has polled the unit again); the text.
+    pub async fn reload_until(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = self.text().await;
+            if now.contains(text) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never showed in:\n{now}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.mark().await;
+            self.call("Page.reload", json!({})).await;
+            self.wait_new_page().await;
+        }
+    }
+
     /// The page's path.
     pub async fn path(&mut self) -> String {
         self.eval("location.pathname")

@@ -61,7 +61,7 @@ pub enum AccountError {
     #[error("no user {0}")]
     NoSuchUser(String),
     /// The last admin cannot go.
-    #[error("{0} is the last admin")]
+    #[error("the last admin ({0}) cannot be deleted")]
     LastAdmin(String),
     /// Hashing failed (the argon2 parameters; not the password's fault).
     #[error("hashing the password: {0}")]

@@ -15,7 +15,7 @@ use crate::web::display::time;
 use crate::web::events::Choice;
 use crate::web::layout::Layout;
 use crate::web::units::EmptyForm;
-use crate::web::{WebError, render, see_other};
+use crate::web::{WebError, render, see_other, sentence};
 
 /// A user as listed.
 #[derive(Debug, Clone)]
@@ -97,26 +97,14 @@ pub async fn users(
 }
 
 fn account_refusal(e: AccountError) -> Result<(StatusCode, String), WebError> {
-    match e {
-        AccountError::Inventory(e) => Err(e.into()),
-        AccountError::Hash(m) => Err(WebError::Internal(m)),
-        AccountError::NoSuchUser(_) => Ok((StatusCode::NOT_FOUND, format!("{e}."))),
-        AccountError::Exists(_) | AccountError::LastAdmin(_) => {
-            Ok((StatusCode::CONFLICT, format!("{e}.")))
-        }
-        AccountError::BadName | AccountError::BadPassword => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            capitalised(&e.to_string()),
-        )),
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
+    let status = match e {
+        AccountError::Inventory(e) => return Err(e.into()),
+        AccountError::Hash(m) => return Err(WebError::Internal(m)),
+        AccountError::NoSuchUser(_) => StatusCode::NOT_FOUND,
+        AccountError::Exists(_) | AccountError::LastAdmin(_) => StatusCode::CONFLICT,
+        AccountError::BadName | AccountError::BadPassword => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((status, sentence(&e.to_string())))
 }
 
 /// POST /users: add a user.

@@ -181,13 +181,29 @@ pub(crate) fn form_status(e: &OpError) -> StatusCode {
 }
 
 /// The message a refused change shows on its form: the operation's own
-/// words, except for internal failures, which are logged instead.
+/// words as a sentence, except for internal failures, which are logged
+/// instead.
 pub(crate) fn form_message(e: &OpError) -> String {
     match e {
         OpError::Inventory(inner) => {
             tracing::error!(error = %inner, "web console change");
             "The station could not record this change; its log says why.".to_owned()
         }
-        other => other.to_string(),
+        other => sentence(&other.to_string()),
     }
+}
+
+/// `text` with a capital first letter and a full stop.
+pub(crate) fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let rest = chars.as_str();
+    let stop = if rest.ends_with(['.', '!', '?']) {
+        ""
+    } else {
+        "."
+    };
+    format!("{}{rest}{stop}", first.to_uppercase())
 }
