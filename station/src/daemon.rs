@@ -64,6 +64,9 @@ pub enum StationError {
 /// Most notifications handled at once (each may poll a unit).
 const LEARN_CONCURRENCY: usize = 64;
 
+/// Most notifications received and not yet handled.
+const MAX_PENDING_NOTIFICATIONS: usize = 20_000;
+
 /// A station bound to its sockets, ready to run.
 pub struct Station {
     learner: Learner,
@@ -173,7 +176,8 @@ impl Station {
             })
         };
         let learn_slots = Arc::new(tokio::sync::Semaphore::new(LEARN_CONCURRENCY));
-        let unit_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>> = Mutex::default();
+        let unit_turns: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>> =
+            Mutex::default();
         let mut handlers = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -189,30 +193,39 @@ impl Station {
                 n = self.receiver.recv() => match n {
                     Ok(n) => {
                         // Each notification is handled in a task of its own
-                        // (a slow or dead unit must not hold up the others),
-                        // at most LEARN_CONCURRENCY at once, and one unit's
-                        // in the order they arrived: the per-unit lock is
-                        // taken here, before the next notification is read.
-                        let permit = Arc::clone(&learn_slots)
-                            .acquire_owned()
-                            .await
-                            .expect("the semaphore is never closed");
-                        let lock = {
-                            let mut map = unit_locks.lock().unwrap_or_else(|e| e.into_inner());
+                        // (a slow or dead unit must not hold up the others,
+                        // nor the acknowledgement of later informs), at most
+                        // LEARN_CONCURRENCY at once, and one unit's in the
+                        // order they arrived: each waits for the previous
+                        // one of its unit to finish.
+                        let (done, mine) = tokio::sync::watch::channel(false);
+                        let previous = {
+                            let mut map = unit_turns.lock().unwrap_or_else(|e| e.into_inner());
                             if map.len() > 4096 {
-                                map.retain(|_, l| Arc::strong_count(l) > 1);
+                                map.retain(|_, t: &mut tokio::sync::watch::Receiver<bool>| !*t.borrow());
                             }
-                            Arc::clone(map.entry(Learner::snmp_target(&n)).or_default())
+                            map.insert(Learner::unit_key(&n), mine)
                         };
-                        let turn = lock.lock_owned().await;
+                        let slots = Arc::clone(&learn_slots);
                         let learner = self.learner.clone();
                         handlers.spawn(async move {
+                            if let Some(mut previous) = previous {
+                                // Err: the previous task is gone; go on.
+                                let _ = previous.wait_for(|finished| *finished).await;
+                            }
+                            let permit = slots.acquire_owned().await;
                             if let Err(e) = learner.handle(&n).await {
                                 tracing::warn!(source = %n.source, error = %e, "notification not applied");
                             }
-                            drop((turn, permit));
+                            drop(permit);
+                            let _ = done.send(true);
                         });
                         while handlers.try_join_next().is_some() {}
+                        // Back-pressure against a flood: the socket buffer
+                        // holds what arrives meanwhile.
+                        while handlers.len() > MAX_PENDING_NOTIFICATIONS {
+                            let _ = handlers.join_next().await;
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "notification receiver"),
                 },

@@ -145,6 +145,52 @@ impl Learner {
         SocketAddr::new(n.source.ip(), 161).to_string()
     }
 
+    /// What orders a unit's notifications: its UUID when given, else its
+    /// source address.
+    pub fn unit_key(n: &Notification) -> String {
+        match find(n, &dvsan_mib::DVSAN_UNIT_UUID) {
+            Some(Value::OctetString(b)) => {
+                uuid_text(&b).unwrap_or_else(|| n.source.ip().to_string())
+            }
+            _ => n.source.ip().to_string(),
+        }
+    }
+
+    /// Where to poll the unit that sent `n`: as [`Learner::snmp_target`]
+    /// when it names its endpoint; else, when it names its UUID and the
+    /// unit is known, where the inventory polls it; else (DVSAN-MIB
+    /// notifications carry neither) every known unit polled at the
+    /// notification's source address; else that address on port 161.
+    async fn targets_of(&self, n: &Notification) -> Result<Vec<String>, LearnerError> {
+        if find(n, &dvsan_mib::DVSAN_UNIT_SNMP_ENDPOINT).is_some() {
+            return Ok(vec![Self::snmp_target(n)]);
+        }
+        let uuid = match find(n, &dvsan_mib::DVSAN_UNIT_UUID) {
+            Some(Value::OctetString(b)) => uuid_text(&b),
+            _ => None,
+        };
+        if let Some(uuid) = uuid
+            && let Some(u) = self.inventory.unit(&uuid).await?
+        {
+            return Ok(vec![u.snmp_address]);
+        }
+        let ip = n.source.ip();
+        let mut at_source = Vec::new();
+        for u in self.inventory.units().await? {
+            let resolved = match u.snmp_address.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => self.resolver.resolve(&u.snmp_address).await.ok(),
+            };
+            if resolved.is_some_and(|a| a.ip() == ip) {
+                at_source.push(u.snmp_address);
+            }
+        }
+        if at_source.is_empty() {
+            at_source.push(Self::snmp_target(n));
+        }
+        Ok(at_source)
+    }
+
     /// Polls the unit at `addr` and records it.
     pub async fn learn(&self, addr: SocketAddr) -> Result<Outcome, LearnerError> {
         self.learn_endpoint(&addr.to_string()).await
@@ -240,7 +286,11 @@ impl Learner {
             .await?;
         match kind {
             "coldStart" | "linkUp" | "dvsanNotification" => {
-                self.learn_endpoint(&Self::snmp_target(n)).await
+                let mut outcome = Ok(Outcome::Ignored);
+                for target in self.targets_of(n).await? {
+                    outcome = self.learn_endpoint(&target).await;
+                }
+                outcome
             }
             "linkDown" => {
                 let Some(uuid) = unit_uuid else {
