@@ -154,6 +154,10 @@ fn a_volume_made_through_the_api_is_on_the_unit_and_served_to_qemu() {
         || unit_state(&api, "unit-a").as_deref() == Some("online"),
     );
     eprintln!("agent answered SNMP → unit online in /api/v1/units: {took:?}");
+    // A genuine v3 inform (engine discovery and time sync included) is
+    // never taken for a spoof.
+    let refused = api.get("/events?kind=refused");
+    assert!(refused.as_array().unwrap().is_empty(), "{refused}");
     let unit = api.get("/units/unit-a");
     assert_eq!(unit["disks"].as_array().unwrap().len(), 3, "{unit}");
     assert!(unit["raid_groups"].as_array().unwrap().is_empty());

@@ -135,11 +135,18 @@ impl TrapReceiver {
             .authoritative_engine(config.engine.engine.clone())
             .recv_buffer_size(Some(config.recv_buffer))
             .usm_failure_hook(Arc::new(move |source, counter| {
+                // An authenticated message outside the time window is the
+                // normal second step of every v3 inform (RFC 3414 4.2.3:
+                // the sender learns our boots and time from the Report),
+                // and a replayed genuine one changes nothing: not a refusal
+                // worth an admin's attention. It is still counted.
+                if counter == "usmStatsNotInTimeWindows" {
+                    return;
+                }
                 let reason = match counter {
                     "usmStatsWrongDigests" => "SNMPv3 authentication failed (wrong key)",
                     "usmStatsUnknownUserNames" => "SNMPv3 user unknown",
                     "usmStatsUnsupportedSecLevels" => "SNMPv3 security level not allowed for the user",
-                    "usmStatsNotInTimeWindows" => "SNMPv3 message outside the time window (replay?)",
                     "usmStatsDecryptionErrors" => "SNMPv3 message does not decrypt (wrong privacy key)",
                     other => other,
                 };
