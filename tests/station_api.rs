@@ -582,3 +582,88 @@ fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
     let _ = attach.wait();
     drop((a, b));
 }
+
+#[test]
+fn an_allocation_that_fails_half_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("station.db").display());
+    let config = dir.path().join("station.toml");
+    std::fs::write(&config, "snmp_timeout_ms = 300\n").unwrap();
+    let (station, trap) = start_station_with(
+        &db,
+        V3_USER,
+        V3_AUTH,
+        V3_PRIV,
+        &[
+            "--poll-interval",
+            "60",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let token = token(&db);
+    let api = Api::new(&station, &token);
+    let tools = NetSnmp::new();
+    let a = start_unit(&tools, dir.path(), "unit-a", &trap.to_string());
+    let b = start_unit(&tools, dir.path(), "unit-b", &trap.to_string());
+    for (unit, disks) in [("unit-a", json!([1, 2])), ("unit-b", json!([1]))] {
+        wait_for("the unit online", Duration::from_secs(20), || {
+            unit_state(&api, unit).as_deref() == Some("online")
+        });
+        let (status, body) = api.send(
+            "POST",
+            &format!("/units/{unit}/groups"),
+            Some(json!({"name": "lin", "level": "linear", "disks": disks})),
+            true,
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let free_a = api.get("/units/unit-a")["raid_groups"][0]["free_mib"]
+        .as_i64()
+        .unwrap();
+    // unit-b hangs (SIGSTOP): still online in the inventory, but its SET
+    // will time out after unit-a's extent was made.
+    let pid = b.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (status, body) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "half", "size_mib": free_a + 8, "clients": ["127.0.0.1"]})),
+        true,
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("unit_error")),
+        "{body}"
+    );
+    // Nothing recorded, and unit-a's partition was removed again.
+    assert_eq!(api.get("/volumes"), json!([]));
+    let walk = v3_run(&tools, "snmpbulkwalk", &a, &[VOLUME_NAME_COLUMN]);
+    assert!(walk.status.success(), "{}", stderr(&walk));
+    assert!(!stdout(&walk).contains("half"), "{}", stdout(&walk));
+    assert!(
+        api.get("/events?kind=orphan")
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // With unit-b back, the same request succeeds across both.
+    let (status, body) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "half", "size_mib": free_a + 8, "clients": ["127.0.0.1"]})),
+        true,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["extents"].as_array().unwrap().len(), 2, "{body}");
+    drop((a, b));
+}
