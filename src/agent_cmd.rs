@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent};
 use dvsan_agent::discovery::{StationSource, parse_station, resolve};
+use dvsan_agent::storage::MaintenanceConfig;
+use dvsan_agent::storage::maintenance::DEFAULT_REBUILD_RATE;
 use dvsan_snmp::NotifierConfig;
 use serde::Deserialize;
 
@@ -20,8 +22,9 @@ pub struct AgentArgs {
     /// TOML configuration file (keys: name, data_dir, disks, snmp_listen,
     /// nbd_listen, stations, station_domain, station_nameserver, trap_sinks,
     /// trap_community, read_community, write_community, low_threshold,
-    /// watch_interfaces, shutdown_wait_ms, advertise_host, [snmp] user, auth_protocol,
-    /// auth_password, priv_protocol, priv_password).
+    /// watch_interfaces, shutdown_wait_ms, advertise_host, rebuild_rate,
+    /// auto_spare, [snmp] user, auth_protocol, auth_password, priv_protocol,
+    /// priv_password).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The unit's name (sysName) [default: as recorded on the disks, else the host name]
@@ -70,6 +73,15 @@ pub struct AgentArgs {
     /// Interface whose return to up sends linkUp (repeatable)
     #[arg(long = "watch-interface", value_name = "NAME")]
     pub watch_interfaces: Vec<String>,
+    /// Most MiB per second a RAID rebuild or resync writes, so clients keep
+    /// their share of the disks; 0 for no limit [default: 100]
+    #[arg(long, value_name = "MIB_PER_S")]
+    pub rebuild_rate: Option<String>,
+    /// Whether any free disk replaces a lost RAID member by itself. Disks
+    /// designated as hot spares (dvsanDiskState spare) always do; with
+    /// off, other free disks stay free, e.g. for a new group [default: off]
+    #[arg(long, value_name = "on|off")]
+    pub auto_spare: Option<String>,
     #[command(flatten)]
     pub snmp: SnmpArgs,
 }
@@ -99,8 +111,44 @@ struct FileConfig {
     shutdown_wait_ms: Option<u64>,
     inform_timeout_ms: Option<u64>,
     inform_attempts: Option<u32>,
+    rebuild_rate: Option<u64>,
+    auto_spare: Option<OnOff>,
     #[serde(default)]
     snmp: SnmpFileConfig,
+}
+
+/// `on`/`off` in the file, or a TOML boolean.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OnOff {
+    Bool(bool),
+    Text(String),
+}
+
+/// The largest rebuild rate taken, MiB/s (a million: far beyond any disk,
+/// so a typo in units is caught).
+const MAX_REBUILD_RATE: u64 = 1_000_000;
+
+/// Parses a rebuild rate in MiB/s (0: no limit) into bytes per second.
+fn rebuild_rate(text: &str) -> anyhow::Result<u64> {
+    let mib: u64 = text.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "rebuild_rate: {text:?} is not a whole number of MiB/s like 100 (0: no limit)"
+        )
+    })?;
+    if mib > MAX_REBUILD_RATE {
+        bail!("rebuild_rate: {mib} MiB/s is more than {MAX_REBUILD_RATE}");
+    }
+    Ok(mib << 20)
+}
+
+/// Parses `on` or `off`.
+fn on_off(key: &str, text: &str) -> anyhow::Result<bool> {
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => bail!("{key}: {text:?} is neither on nor off"),
+    }
 }
 
 /// Parses `PATH[=SIZE]`.
@@ -184,6 +232,17 @@ impl AgentArgs {
         if low_threshold > 100 {
             bail!("low_threshold: {low_threshold} is not a percentage (0 to 100)");
         }
+        let rebuild_rate = match (self.rebuild_rate, file.rebuild_rate) {
+            (Some(t), _) => rebuild_rate(&t)?,
+            (None, Some(n)) => rebuild_rate(&n.to_string())?,
+            (None, None) => DEFAULT_REBUILD_RATE,
+        };
+        let auto_spare = match (self.auto_spare, file.auto_spare) {
+            (Some(t), _) => on_off("auto_spare", &t)?,
+            (None, Some(OnOff::Bool(b))) => b,
+            (None, Some(OnOff::Text(t))) => on_off("auto_spare", &t)?,
+            (None, None) => false,
+        };
         let user = self.snmp.resolve(file.snmp)?;
         let mut inform = NotifierConfig::default();
         if let Some(ms) = file.inform_timeout_ms {
@@ -240,6 +299,11 @@ impl AgentArgs {
                 inform,
                 shutdown_wait: Duration::from_millis(file.shutdown_wait_ms.unwrap_or(5000)),
                 advertise_host,
+                maintenance: MaintenanceConfig {
+                    rebuild_rate,
+                    auto_spare,
+                    ..MaintenanceConfig::default()
+                },
             },
             stations,
             trap_sinks,

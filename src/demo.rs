@@ -225,6 +225,7 @@ impl Demo {
                 // The demo's names are not in any DNS: units are reached
                 // by their loopback addresses.
                 advertise_host: None,
+                maintenance: Default::default(),
             };
             let agent = RunningAgent::start(settings)
                 .await

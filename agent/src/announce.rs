@@ -275,6 +275,9 @@ impl Announcer {
     pub async fn watch_health(self, every: Duration) {
         let mut disks: BTreeMap<u32, DiskHealth> = BTreeMap::new();
         let mut groups: BTreeMap<u32, GroupState> = BTreeMap::new();
+        // Groups that lost a member and are not optimal again yet: their
+        // return to optimal is a rebuild done, even through a resync.
+        let mut wounded: std::collections::BTreeSet<u32> = Default::default();
         let mut first = true;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -329,12 +332,18 @@ impl Announcer {
                         Some(GroupState::Optimal) | None,
                         GroupState::Degraded | GroupState::Failed,
                     ) => Some(&m::DVSAN_RAID_DEGRADED),
-                    (
-                        Some(GroupState::Degraded | GroupState::Rebuilding | GroupState::Failed),
-                        GroupState::Optimal,
-                    ) => Some(&m::DVSAN_RAID_REBUILT),
+                    (_, GroupState::Optimal) if wounded.remove(&g.index) => {
+                        tracing::info!(group = g.index, name = %g.name, "RAID group optimal again");
+                        Some(&m::DVSAN_RAID_REBUILT)
+                    }
                     _ => None,
                 };
+                if matches!(
+                    health.state,
+                    GroupState::Degraded | GroupState::Rebuilding | GroupState::Failed
+                ) {
+                    wounded.insert(g.index);
+                }
                 if let Some(n) = which {
                     let vbs = vec![
                         VarBind::new(
@@ -350,6 +359,7 @@ impl Announcer {
                 }
             }
             groups.retain(|i, _| meta.groups.iter().any(|g| g.index == *i));
+            wounded.retain(|i| meta.groups.iter().any(|g| g.index == *i));
             first = false;
         }
     }

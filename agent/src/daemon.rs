@@ -24,7 +24,7 @@ use crate::announce::{Announcer, Lifecycle, LinkState, station_sinks};
 use crate::discovery::{StationDirectory, StationSource};
 use crate::exports::VolumeExports;
 use crate::mib::{UnitContext, UnitInfo, dvsan_module};
-use crate::storage::{DiskSpec, StorageError, Unit};
+use crate::storage::{DiskSpec, MaintenanceConfig, StorageError, Unit};
 
 /// Where a station's notifications go when no port is given.
 pub const STATION_PORT: u16 = 162;
@@ -82,6 +82,10 @@ pub struct AgentSettings {
     /// SNMP and NBD endpoints the unit advertises name it instead of an
     /// address, so a renumbered unit keeps its identity.
     pub advertise_host: Option<String>,
+    /// How RAID groups are rebuilt and resynchronised: the rate limit, and
+    /// whether any free disk (not only a designated hot spare) replaces a
+    /// lost member by itself.
+    pub maintenance: MaintenanceConfig,
 }
 
 /// Start-up errors.
@@ -165,8 +169,18 @@ fn host_name() -> String {
 
 /// Opens the unit on `disks`: creates missing files of a given size,
 /// formats a new unit when no disk carries dvsan's superblock yet, else
-/// reassembles the unit from the disks.
+/// reassembles the unit from the disks. Maintenance (rebuilds, resyncs)
+/// runs with the defaults.
 pub fn assemble(disks: &[DiskArg]) -> Result<Unit, AgentError> {
+    assemble_with(disks, MaintenanceConfig::default())
+}
+
+/// [`assemble`], with maintenance running as `maintenance` says from the
+/// start.
+pub fn assemble_with(
+    disks: &[DiskArg],
+    maintenance: MaintenanceConfig,
+) -> Result<Unit, AgentError> {
     let mut fresh = Vec::new();
     let mut formatted = Vec::new();
     for d in disks {
@@ -204,10 +218,10 @@ pub fn assemble(disks: &[DiskArg]) -> Result<Unit, AgentError> {
             disks = fresh.len(),
             "no dvsan disk found: formatting a new unit"
         );
-        return Ok(Unit::create(&fresh)?);
+        return Ok(Unit::create_with(&fresh, maintenance)?);
     }
     let paths: Vec<&std::path::Path> = formatted.iter().map(PathBuf::as_path).collect();
-    let mut unit = Unit::open(&paths)?;
+    let mut unit = Unit::open_with(&paths, maintenance)?;
     for spec in &fresh {
         unit.add_disk(spec)?;
         tracing::info!(disk = %spec.path.display(), "new disk added to the unit");
@@ -263,12 +277,13 @@ impl RunningAgent {
         let disks = settings.disks.clone();
         let name = settings.name.clone();
         let data_dir = settings.data_dir.clone();
+        let maintenance = settings.maintenance;
         let (unit, engine) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&data_dir).map_err(|e| AgentError::Io {
                 context: format!("creating the data directory {}", data_dir.display()),
                 source: e,
             })?;
-            let unit = assemble(&disks)?;
+            let unit = assemble_with(&disks, maintenance)?;
             if let Some(name) = &name
                 && unit.metadata().name.as_deref() != Some(name)
             {
@@ -286,6 +301,8 @@ impl RunningAgent {
         let meta = unit.metadata();
         tracing::info!(
             unit = %meta.unit,
+            rebuild_mib_per_s = settings.maintenance.rebuild_rate >> 20,
+            auto_spare = settings.maintenance.auto_spare,
             disks = unit.disks().len(),
             groups = meta.groups.len(),
             volumes = meta.volumes.len(),

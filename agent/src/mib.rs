@@ -1,6 +1,9 @@
 //! DVSAN-MIB as the unit serves it, live from the storage engine: the unit
 //! scalars, the disk table, and the RAID group, volume and access tables,
-//! which a manager changes by SET with RowStatus.
+//! which a manager changes by SET with RowStatus; hot spares are designated
+//! through the disk table's dvsanDiskState and lost members replaced
+//! through the member table's dvsanRaidMemberDisk (a SET records the
+//! change; the rebuild runs in the storage engine's background).
 //!
 //! Every SET is checked whole against the unit (levels, member disks, free
 //! space, names) before anything changes, so a refused request changes
@@ -11,10 +14,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use dvsan_snmp::dvsan_mib::{self as m, AccessMode, MibObject, RaidGroupState, RaidLevel};
+use dvsan_snmp::dvsan_mib::{
+    self as m, AccessMode, MibObject, RaidGroupState, RaidLevel, RaidMemberState,
+};
 use dvsan_snmp::mib_module::TableSource;
-use dvsan_snmp::row_status::{Access, ColumnSpec, RowError, RowStatusTable, Syntax};
-use dvsan_snmp::{ErrorStatus, MibModule, ScalarGroup, Table, Value};
+use dvsan_snmp::row_status::{Access, ColumnSpec, RowError, RowStatusTable, Syntax, check_syntax};
+use dvsan_snmp::{
+    ErrorStatus, Lookup, MibModule, Oid, ScalarGroup, SetBinding, SetPlan, SetRejection, Subtree,
+    Table, Value,
+};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -22,7 +30,7 @@ use crate::exports::{ClientNet, VolumeExports};
 use crate::row_tables::{Cells, KindModel, RowKind, blocking};
 use crate::storage::metadata::{AccessRecord, GroupRecord, Level, VolumeRecord};
 use crate::storage::{
-    DiskHealth, GroupSpec, GroupState, StorageError, Unit, check_name, group_capacity,
+    DiskHealth, GroupSpec, GroupState, MemberHealth, StorageError, Unit, check_name, group_capacity,
 };
 
 /// Chunk size when a striped group is created without one, KiB.
@@ -277,6 +285,7 @@ impl Disks {
                 Some(DiskHealth::Ok) => m::DiskState::Ok,
                 Some(DiskHealth::Failed) => m::DiskState::Failed,
                 Some(DiskHealth::Rebuilding) => m::DiskState::Rebuilding,
+                Some(DiskHealth::Spare) => m::DiskState::Spare,
                 Some(DiskHealth::Missing) | None => m::DiskState::Missing,
             };
             let path = disk.map_or_else(
@@ -319,6 +328,308 @@ impl TableSource for Disks {
         rows.into_iter()
             .filter(|(i, _)| after.is_none_or(|a| *i > a))
             .find_map(|(i, mut c)| c.remove(&column).map(|v| (vec![i], v)))
+    }
+}
+
+/// The disk table, served read-only but for dvsanDiskState, whose SET
+/// designates a hot spare (spare) or lifts the designation (ok).
+struct DiskTable {
+    table: Table<Disks>,
+    ctx: UnitContext,
+}
+
+impl DiskTable {
+    fn new(ctx: &UnitContext) -> Self {
+        DiskTable {
+            table: Table::new(&entry(&m::DVSAN_DISK_TABLE), Disks(ctx.clone())),
+            ctx: ctx.clone(),
+        }
+    }
+
+    /// Whether disk `disk` may be made a hot spare (`spare`) or an
+    /// ordinary disk, as a SET's error-status.
+    fn check(&self, disk: u32, spare: bool) -> Result<bool, ErrorStatus> {
+        let unit = &self.ctx.unit;
+        let health = unit.disk_health(disk).ok_or(ErrorStatus::NoCreation)?;
+        if !spare && !matches!(health, DiskHealth::Ok | DiskHealth::Spare) {
+            tracing::debug!(disk, ?health, "refused: only a working disk can be ok");
+            return Err(ErrorStatus::InconsistentValue);
+        }
+        unit.check_spare(disk, spare).map_err(|e| {
+            tracing::debug!(disk, error = %e, "hot spare designation refused");
+            ErrorStatus::InconsistentValue
+        })?;
+        Ok(health == DiskHealth::Spare)
+    }
+}
+
+impl Subtree for DiskTable {
+    fn base(&self) -> &[u32] {
+        self.table.base()
+    }
+
+    fn get(&self, oid: &[u32]) -> Lookup {
+        self.table.get(oid)
+    }
+
+    fn get_next(&self, oid: &[u32]) -> Option<(Oid, Value)> {
+        self.table.get_next(oid)
+    }
+
+    fn prepare_set(&self, bindings: &[SetBinding<'_>]) -> Result<Box<dyn SetPlan>, SetRejection> {
+        let state_col = col(&m::DVSAN_DISK_STATE);
+        let mut changes: Vec<SpareChange> = Vec::new();
+        for b in bindings {
+            let reject = |status| SetRejection {
+                status,
+                index: b.index,
+            };
+            let rest = b
+                .oid
+                .strip_prefix(self.base())
+                .ok_or(reject(ErrorStatus::NotWritable))?;
+            let disk = match rest {
+                [c, disk] if *c == state_col => *disk,
+                [c, ..] if *c == state_col => return Err(reject(ErrorStatus::NoCreation)),
+                _ => return Err(reject(ErrorStatus::NotWritable)),
+            };
+            check_syntax(Syntax::Enum(&[1, 2, 3, 4, 5]), b.value).map_err(reject)?;
+            let spare = match b.value.as_i32().and_then(m::DiskState::from_i32) {
+                Some(m::DiskState::Spare) => true,
+                Some(m::DiskState::Ok) => false,
+                _ => return Err(reject(ErrorStatus::WrongValue)),
+            };
+            if changes.iter().any(|c| c.disk == disk) {
+                return Err(reject(ErrorStatus::InconsistentValue));
+            }
+            let was = self.check(disk, spare).map_err(reject)?;
+            changes.push(SpareChange { disk, spare, was });
+        }
+        Ok(Box::new(SparePlan {
+            unit: Arc::clone(&self.ctx.unit),
+            changes,
+            applied: 0,
+        }))
+    }
+}
+
+/// One disk's hot spare designation, to be and as it was.
+struct SpareChange {
+    disk: u32,
+    spare: bool,
+    was: bool,
+}
+
+struct SparePlan {
+    unit: Arc<Unit>,
+    changes: Vec<SpareChange>,
+    applied: usize,
+}
+
+impl SetPlan for SparePlan {
+    fn commit(&mut self) -> Result<(), String> {
+        for c in &self.changes[self.applied..] {
+            if c.spare != c.was {
+                blocking(|| self.unit.set_spare(c.disk, c.spare)).map_err(|e| e.to_string())?;
+            }
+            self.applied += 1;
+        }
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<(), String> {
+        for c in self.changes[..self.applied].iter().rev() {
+            if c.spare != c.was {
+                blocking(|| self.unit.set_spare(c.disk, c.was)).map_err(|e| e.to_string())?;
+            }
+        }
+        self.applied = 0;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- members
+
+const MEMBER_COLUMNS: &[u32] = &[2, 3];
+
+/// The member table's rows: (group, slot from 1) → cells.
+struct MemberRows(UnitContext);
+
+impl MemberRows {
+    fn rows(&self) -> BTreeMap<Vec<u32>, Cells> {
+        let unit = &self.0.unit;
+        let meta = unit.metadata();
+        let mut rows = BTreeMap::new();
+        for g in &meta.groups {
+            let health = unit.member_health(g.index).unwrap_or_default();
+            for (slot, uuid) in g.members.iter().enumerate() {
+                let disk = meta
+                    .disks
+                    .iter()
+                    .find(|d| d.uuid == *uuid)
+                    .map_or(0, |d| d.index);
+                let state = match health.get(slot) {
+                    Some(MemberHealth::InSync) => RaidMemberState::InSync,
+                    Some(MemberHealth::Failed) => RaidMemberState::Failed,
+                    Some(MemberHealth::Rebuilding) => RaidMemberState::Rebuilding,
+                    Some(MemberHealth::Missing) | None => RaidMemberState::Missing,
+                };
+                rows.insert(
+                    vec![g.index, slot as u32 + 1],
+                    Cells::from([
+                        (2, Value::Gauge32(disk)),
+                        (3, Value::Integer(state.as_i32())),
+                    ]),
+                );
+            }
+        }
+        rows
+    }
+}
+
+impl TableSource for MemberRows {
+    fn columns(&self) -> &[u32] {
+        MEMBER_COLUMNS
+    }
+
+    fn cell(&self, column: u32, index: &[u32]) -> Option<Value> {
+        self.rows().remove(index)?.remove(&column)
+    }
+
+    fn next_cell(&self, column: u32, after: Option<&[u32]>) -> Option<(Vec<u32>, Value)> {
+        self.rows()
+            .into_iter()
+            .filter(|(i, _)| after.is_none_or(|a| i.as_slice() > a))
+            .find_map(|(i, mut c)| c.remove(&column).map(|v| (i, v)))
+    }
+}
+
+/// The member table, with dvsanRaidMemberDisk writable: a SET replaces a
+/// lost member (recorded at once; rebuilt in the background).
+struct MemberTable {
+    table: Table<MemberRows>,
+    ctx: UnitContext,
+}
+
+impl MemberTable {
+    fn new(ctx: &UnitContext) -> Self {
+        MemberTable {
+            table: Table::new(&entry(&m::DVSAN_RAID_MEMBER_TABLE), MemberRows(ctx.clone())),
+            ctx: ctx.clone(),
+        }
+    }
+}
+
+impl Subtree for MemberTable {
+    fn base(&self) -> &[u32] {
+        self.table.base()
+    }
+
+    fn get(&self, oid: &[u32]) -> Lookup {
+        self.table.get(oid)
+    }
+
+    fn get_next(&self, oid: &[u32]) -> Option<(Oid, Value)> {
+        self.table.get_next(oid)
+    }
+
+    fn prepare_set(&self, bindings: &[SetBinding<'_>]) -> Result<Box<dyn SetPlan>, SetRejection> {
+        let disk_col = col(&m::DVSAN_RAID_MEMBER_DISK);
+        let rows = self.table.source().rows();
+        let unit = &self.ctx.unit;
+        let mut replacements: Vec<Replacement> = Vec::new();
+        for b in bindings {
+            let reject = |status| SetRejection {
+                status,
+                index: b.index,
+            };
+            let rest = b
+                .oid
+                .strip_prefix(self.base())
+                .ok_or(reject(ErrorStatus::NotWritable))?;
+            let (group, slot) = match rest {
+                [c, group, slot] if *c == disk_col => (*group, *slot),
+                [c, ..] if *c == disk_col => return Err(reject(ErrorStatus::NoCreation)),
+                _ => return Err(reject(ErrorStatus::NotWritable)),
+            };
+            check_syntax(Syntax::Unsigned { min: 1, max: 65535 }, b.value).map_err(reject)?;
+            let disk = b.value.as_u32().ok_or(reject(ErrorStatus::WrongType))?;
+            let Some(cells) = rows.get(&vec![group, slot]) else {
+                return Err(reject(ErrorStatus::NoCreation));
+            };
+            if replacements
+                .iter()
+                .any(|r| (r.group == group && r.slot == slot) || r.disk == disk)
+            {
+                return Err(reject(ErrorStatus::InconsistentValue));
+            }
+            let in_sync =
+                cells.get(&3).and_then(Value::as_i32) == Some(RaidMemberState::InSync.as_i32());
+            if in_sync && cells.get(&2).and_then(Value::as_u32) == Some(disk) {
+                // The disk the slot holds, in sync: nothing to do.
+                continue;
+            }
+            if let Err(e) = unit.check_replace_member(group, slot as usize - 1, disk) {
+                tracing::debug!(group, slot, disk, error = %e, "member replacement refused");
+                return Err(reject(match e {
+                    StorageError::Io { .. } | StorageError::Corrupt(_) => {
+                        ErrorStatus::ResourceUnavailable
+                    }
+                    _ => ErrorStatus::InconsistentValue,
+                }));
+            }
+            replacements.push(Replacement { group, slot, disk });
+        }
+        Ok(Box::new(ReplacePlan {
+            unit: Arc::clone(unit),
+            replacements,
+            applied: 0,
+        }))
+    }
+}
+
+/// Disk `disk` into member slot `slot` (from 1) of group `group`.
+struct Replacement {
+    group: u32,
+    slot: u32,
+    disk: u32,
+}
+
+struct ReplacePlan {
+    unit: Arc<Unit>,
+    replacements: Vec<Replacement>,
+    applied: usize,
+}
+
+impl SetPlan for ReplacePlan {
+    fn commit(&mut self) -> Result<(), String> {
+        for r in &self.replacements[self.applied..] {
+            blocking(|| {
+                self.unit
+                    .replace_member(r.group, r.slot as usize - 1, r.disk)
+            })
+            .map_err(|e| e.to_string())?;
+            tracing::info!(
+                group = r.group,
+                slot = r.slot,
+                disk = r.disk,
+                "member replaced by SET; rebuilding in the background"
+            );
+            self.applied += 1;
+        }
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<(), String> {
+        if self.applied == 0 {
+            return Ok(());
+        }
+        // The lost member's data is gone from the slot's record: a
+        // replacement stands once made.
+        Err(format!(
+            "{} member replacement(s) cannot be undone",
+            self.applied
+        ))
     }
 }
 
@@ -475,6 +786,8 @@ impl RowKind for Groups {
         meta.groups
             .iter()
             .map(|g| {
+                // Every member by index, present or not: the list is
+                // the member table's slots in order.
                 let members: Vec<String> = g
                     .members
                     .iter()
@@ -482,7 +795,9 @@ impl RowKind for Groups {
                         disks
                             .iter()
                             .find(|d| d.superblock().disk == *u)
-                            .map(|d| d.superblock().index.to_string())
+                            .map(|d| d.superblock().index)
+                            .or_else(|| meta.disks.iter().find(|d| d.uuid == *u).map(|d| d.index))
+                            .map(|i| i.to_string())
                     })
                     .collect();
                 let health = unit.group_health(g.index);
@@ -548,6 +863,13 @@ impl RowKind for Groups {
                     ErrorStatus::InconsistentValue,
                     members_col,
                     format!("disk {i} is already in group {}", g.name),
+                ));
+            }
+            if meta.spares.contains(&d.superblock().disk) {
+                return Err(refuse(
+                    ErrorStatus::InconsistentValue,
+                    members_col,
+                    format!("disk {i} is a hot spare"),
                 ));
             }
             sizes.push(d.data_size());
@@ -1088,7 +1410,7 @@ impl RowKind for AccessEntries {
 pub fn dvsan_module(ctx: &UnitContext) -> MibModule {
     MibModule::new("DVSAN-MIB", &m::DVSAN_MIB.arcs())
         .with(unit_scalars(ctx))
-        .with(Table::new(&entry(&m::DVSAN_DISK_TABLE), Disks(ctx.clone())))
+        .with(DiskTable::new(ctx))
         .with(RowStatusTable::new(
             &entry(&m::DVSAN_RAID_GROUP_TABLE),
             Arc::new(KindModel::new(Groups(ctx.clone()))),
@@ -1101,4 +1423,5 @@ pub fn dvsan_module(ctx: &UnitContext) -> MibModule {
             &entry(&m::DVSAN_ACCESS_TABLE),
             Arc::new(KindModel::new(AccessEntries(ctx.clone()))),
         ))
+        .with(MemberTable::new(ctx))
 }

@@ -344,6 +344,7 @@ async fn both_srv_targets_get_the_units_cold_start() {
     let dir = tempfile::tempdir().unwrap();
     let settings = AgentSettings {
         advertise_host: None,
+        maintenance: Default::default(),
         name: Some("unit-srv".into()),
         data_dir: dir.path().join("data"),
         disks: (1..=3)

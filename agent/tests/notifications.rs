@@ -46,6 +46,7 @@ async fn volume_capacity_and_failure_notifications() {
     let dir = tempfile::tempdir().unwrap();
     let settings = AgentSettings {
         advertise_host: None,
+        maintenance: Default::default(),
         name: Some("unit-n".into()),
         data_dir: dir.path().join("data"),
         disks: (1..=3)

@@ -76,7 +76,7 @@ pub const DVSAN_RAID_DEGRADED: MibObject = MibObject {
     suffix: &[1, 0, 2],
     kind: NodeKind::Notification,
 };
-/// dvsanRaidRebuilt: A RAID group finished rebuilding and is optimal again.
+/// dvsanRaidRebuilt: A RAID group that had lost a member is optimal again: the replacement (a hot spare, or a disk named in dvsanRaidMemberDisk) is rebuilt.
 pub const DVSAN_RAID_REBUILT: MibObject = MibObject {
     name: "dvsanRaidRebuilt",
     suffix: &[1, 0, 3],
@@ -208,7 +208,9 @@ pub const DVSAN_DISK_SIZE: MibObject = MibObject {
     suffix: &[1, 1, 2, 1, 5],
     kind: NodeKind::Object,
 };
-/// dvsanDiskState: ok: in use or free and working; failed: I/O errors took it out of service; missing: a group member that is not present; spare: waiting to replace a failed member; rebuilding: being written with a failed member's data.
+/// dvsanDiskState: ok: working, in a group or free; failed: I/O errors took it out of service; missing: a group member that is not present; spare: a free, working disk designated as a hot spare, which takes the place of a lost member of any group with redundancy as soon as one is lost; rebuilding: a replacement being written with a lost member's data.
+///
+/// Writing spare(4) designates a free, working disk as a hot spare; writing ok(1) to a hot spare makes it an ordinary free disk again. Other free disks replace lost members only with `dvsan agent --auto-spare on`.
 pub const DVSAN_DISK_STATE: MibObject = MibObject {
     name: "dvsanDiskState",
     suffix: &[1, 1, 2, 1, 6],
@@ -262,7 +264,7 @@ pub const DVSAN_RAID_GROUP_MEMBER_COUNT: MibObject = MibObject {
     suffix: &[1, 1, 3, 1, 5],
     kind: NodeKind::Object,
 };
-/// dvsanRaidGroupMembers: The member disks' dvsanDiskIndex values in member order, separated by commas, e.g. 1,2,3; required at creation, fixed after.
+/// dvsanRaidGroupMembers: The member disks' dvsanDiskIndex values in member order, separated by commas, e.g. 1,2,3; required at creation, and not writable after: a lost member is replaced through dvsanRaidMemberDisk (or by a hot spare), which puts the new disk in the lost one's place in this list.
 pub const DVSAN_RAID_GROUP_MEMBERS: MibObject = MibObject {
     name: "dvsanRaidGroupMembers",
     suffix: &[1, 1, 3, 1, 6],
@@ -430,6 +432,38 @@ pub const DVSAN_ACCESS_ROW_STATUS: MibObject = MibObject {
     suffix: &[1, 1, 5, 1, 4],
     kind: NodeKind::Object,
 };
+/// dvsanRaidMemberTable: The members of each RAID group, one row per member slot, in member order; a row lives as long as its group. A lost member is replaced by writing dvsanRaidMemberDisk: the SET only records the change, the rebuild runs in the background (dvsanRaidGroupState rebuilding, dvsanRaidGroupRebuildProgress) until the group is optimal again and dvsanRaidRebuilt is sent.
+pub const DVSAN_RAID_MEMBER_TABLE: MibObject = MibObject {
+    name: "dvsanRaidMemberTable",
+    suffix: &[1, 1, 6],
+    kind: NodeKind::Object,
+};
+/// dvsanRaidMemberEntry: One member slot of one RAID group.
+pub const DVSAN_RAID_MEMBER_ENTRY: MibObject = MibObject {
+    name: "dvsanRaidMemberEntry",
+    suffix: &[1, 1, 6, 1],
+    kind: NodeKind::Object,
+};
+/// dvsanRaidMemberSlot: The member's position in its group, from 1: slot N holds the Nth disk of dvsanRaidGroupMembers.
+pub const DVSAN_RAID_MEMBER_SLOT: MibObject = MibObject {
+    name: "dvsanRaidMemberSlot",
+    suffix: &[1, 1, 6, 1, 1],
+    kind: NodeKind::Object,
+};
+/// dvsanRaidMemberDisk: The dvsanDiskIndex of the disk in this slot.
+///
+/// Writing a disk's index replaces the member with that disk, only while the member is lost (failed or missing), in a group with redundancy that has not failed, with a present disk in no other group and at least as large as the member's share; a refused replacement changes nothing (inconsistentValue).
+pub const DVSAN_RAID_MEMBER_DISK: MibObject = MibObject {
+    name: "dvsanRaidMemberDisk",
+    suffix: &[1, 1, 6, 1, 2],
+    kind: NodeKind::Object,
+};
+/// dvsanRaidMemberState: inSync: in service with all its data; failed: present but out of service after I/O errors; missing: not present; rebuilding: a replacement being written, in service for the part already rebuilt.
+pub const DVSAN_RAID_MEMBER_STATE: MibObject = MibObject {
+    name: "dvsanRaidMemberState",
+    suffix: &[1, 1, 6, 1, 3],
+    kind: NodeKind::Object,
+};
 /// dvsanConformance: The `dvsanConformance` node.
 pub const DVSAN_CONFORMANCE: MibObject = MibObject {
     name: "dvsanConformance",
@@ -488,6 +522,13 @@ pub const DVSAN_ACCESS_GROUP: MibObject = MibObject {
 pub const DVSAN_NOTIFICATION_GROUP: MibObject = MibObject {
     name: "dvsanNotificationGroup",
     suffix: &[1, 2, 2, 6],
+    kind: NodeKind::Conformance,
+};
+
+/// dvsanRaidMemberGroup: The RAID groups' members, and the replacement of lost ones.
+pub const DVSAN_RAID_MEMBER_GROUP: MibObject = MibObject {
+    name: "dvsanRaidMemberGroup",
+    suffix: &[1, 2, 2, 7],
     kind: NodeKind::Conformance,
 };
 
@@ -556,6 +597,11 @@ pub const ALL: &[MibObject] = &[
     DVSAN_ACCESS_CLIENT,
     DVSAN_ACCESS_CLIENT_MODE,
     DVSAN_ACCESS_ROW_STATUS,
+    DVSAN_RAID_MEMBER_TABLE,
+    DVSAN_RAID_MEMBER_ENTRY,
+    DVSAN_RAID_MEMBER_SLOT,
+    DVSAN_RAID_MEMBER_DISK,
+    DVSAN_RAID_MEMBER_STATE,
     DVSAN_CONFORMANCE,
     DVSAN_COMPLIANCES,
     DVSAN_COMPLIANCE,
@@ -566,6 +612,7 @@ pub const ALL: &[MibObject] = &[
     DVSAN_VOLUME_GROUP,
     DVSAN_ACCESS_GROUP,
     DVSAN_NOTIFICATION_GROUP,
+    DVSAN_RAID_MEMBER_GROUP,
 ];
 
 macro_rules! mib_enum {
@@ -643,6 +690,20 @@ mib_enum! {
         Failed = 4,
         /// resyncing(5)
         Resyncing = 5,
+    }
+}
+
+mib_enum! {
+    /// dvsanRaidMemberState.
+    RaidMemberState {
+        /// inSync(1)
+        InSync = 1,
+        /// failed(2)
+        Failed = 2,
+        /// missing(3)
+        Missing = 3,
+        /// rebuilding(4)
+        Rebuilding = 4,
     }
 }
 

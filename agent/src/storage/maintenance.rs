@@ -2,9 +2,11 @@
 //! supervisor thread per unit and a worker thread per group with work.
 //!
 //! - Rebuild: a lost member (failed or missing) is replaced by a disk an
-//!   administrator assigns ([`crate::storage::Unit::replace_member`]) or,
-//!   with automatic spares on, by the smallest free disk big enough (never
-//!   one that failed before: those are *retired*). The replacement takes
+//!   administrator assigns ([`crate::storage::Unit::replace_member`]), or
+//!   by a spare: a disk designated as hot spare
+//!   ([`crate::storage::Unit::set_spare`]) first, else, with automatic
+//!   spares on, any free disk; the smallest big enough wins, never one
+//!   that failed before (those are *retired*). The replacement takes
 //!   the member's slot in the metadata at once, recorded as rebuilding;
 //!   the worker then rebuilds it front to back in steps of 256 KiB,
 //!   rate-limited, while I/O goes on: below the rebuild mark the new
@@ -27,7 +29,10 @@ use std::time::{Duration, Instant};
 
 use crate::storage::bitmap::{DEFAULT_CLEAR_DELAY, DEFAULT_REGION};
 use crate::storage::layout::{IN_SYNC, Layout, Layouts, has_redundancy};
-use crate::storage::metadata::{GroupRecord, RebuildRecord};
+use uuid::Uuid;
+
+use crate::storage::disk::Disk;
+use crate::storage::metadata::{GroupRecord, Metadata, RebuildRecord};
 use crate::storage::{Core, StorageError};
 
 /// How maintenance runs.
@@ -35,7 +40,9 @@ use crate::storage::{Core, StorageError};
 pub struct MaintenanceConfig {
     /// Most bytes per second a rebuild or resync writes (0: no limit).
     pub rebuild_rate: u64,
-    /// Whether a free disk replaces a lost member by itself.
+    /// Whether any free disk replaces a lost member by itself. Off, only
+    /// disks designated as hot spares do (a free disk may be kept for a
+    /// new group).
     pub auto_spare: bool,
     /// Bitmap region of groups created from now on, bytes of each member
     /// (a power of two from 64 KiB; see `bitmap.rs`).
@@ -52,7 +59,7 @@ impl Default for MaintenanceConfig {
     fn default() -> Self {
         MaintenanceConfig {
             rebuild_rate: DEFAULT_REBUILD_RATE,
-            auto_spare: true,
+            auto_spare: false,
             bitmap_region: DEFAULT_REGION,
             clear_delay: DEFAULT_CLEAR_DELAY,
         }
@@ -191,9 +198,7 @@ fn pass(core: &Arc<Core>, layouts: &Arc<Layouts>, shared: &Arc<Maintenance>) {
         if shared.working_on(g.index) {
             continue;
         }
-        if config.auto_spare {
-            put_spares_in(core, layouts, shared, g, &layout);
-        }
+        put_spares_in(core, layouts, shared, g, &layout, config.auto_spare);
         let members = layout.members();
         let resync = members
             .bitmap
@@ -220,14 +225,15 @@ fn pass(core: &Arc<Core>, layouts: &Arc<Layouts>, shared: &Arc<Maintenance>) {
     }
 }
 
-/// Replaces the group's lost members by free disks, smallest fitting
-/// first.
+/// Replaces the group's lost members by designated hot spares, then (with
+/// `any_free`) by other free disks; smallest fitting first.
 fn put_spares_in(
     core: &Arc<Core>,
     layouts: &Arc<Layouts>,
     shared: &Arc<Maintenance>,
     g: &GroupRecord,
     layout: &Layout,
+    any_free: bool,
 ) {
     let members = layout.members();
     if members.check().is_err() {
@@ -240,13 +246,17 @@ fn put_spares_in(
             .iter()
             .filter(|d| {
                 let uuid = d.superblock().disk;
-                !d.is_failed()
+                (any_free || meta.spares.contains(&uuid))
+                    && !d.is_failed()
                     && !meta.retired.contains(&uuid)
                     && !meta.groups.iter().any(|g| g.members.contains(&uuid))
                     && d.data_size() >= members.per_member()
             })
             .collect();
-        spares.sort_by_key(|d| (d.data_size(), d.superblock().index));
+        spares.sort_by_key(|d| {
+            let designated = meta.spares.contains(&d.superblock().disk);
+            (!designated, d.data_size(), d.superblock().index)
+        });
         let Some(spare) = spares.first() else {
             return;
         };
@@ -267,18 +277,34 @@ fn put_spares_in(
     }
 }
 
-/// Puts disk `disk` in member slot `slot` of group `group` in place of a
-/// lost member, to be rebuilt in the background. `assigned`: an
-/// administrator's choice, which may bring back a failed or retired disk.
-pub(crate) fn replace(
+/// A replacement that passed its checks.
+struct Replacement {
+    layout: Layout,
+    new: Arc<Disk>,
+    old: Uuid,
+}
+
+/// Checks that disk `disk` may take member slot `slot` of group `group`
+/// (see [`replace`]) without changing anything.
+pub(crate) fn check_replace(
     core: &Arc<Core>,
     layouts: &Arc<Layouts>,
-    shared: &Arc<Maintenance>,
     group: u32,
     slot: usize,
     disk: u32,
     assigned: bool,
 ) -> Result<(), StorageError> {
+    checked_replacement(core, layouts, group, slot, disk, assigned).map(drop)
+}
+
+fn checked_replacement(
+    core: &Arc<Core>,
+    layouts: &Arc<Layouts>,
+    group: u32,
+    slot: usize,
+    disk: u32,
+    assigned: bool,
+) -> Result<Replacement, StorageError> {
     let meta = core.snapshot();
     let g = meta
         .groups
@@ -326,15 +352,47 @@ pub(crate) fn replace(
             members.per_member()
         )));
     }
+    if let Some(other) = in_other_group(&meta, uuid, group, old) {
+        return Err(StorageError::InUse(format!(
+            "disk {disk} is a member of group {other}"
+        )));
+    }
+    Ok(Replacement {
+        layout,
+        new: Arc::clone(new),
+        old,
+    })
+}
+
+/// The name of a group holding `uuid`, other than as member `old` of
+/// `group` (the lost member coming back in its own slot).
+fn in_other_group(meta: &Metadata, uuid: Uuid, group: u32, old: Uuid) -> Option<String> {
+    meta.groups
+        .iter()
+        .find(|o| o.members.contains(&uuid) && !(o.index == group && uuid == old))
+        .map(|o| o.name.clone())
+}
+
+/// Puts disk `disk` in member slot `slot` of group `group` in place of a
+/// lost member, to be rebuilt in the background. `assigned`: an
+/// administrator's choice, which may bring back a failed or retired disk.
+pub(crate) fn replace(
+    core: &Arc<Core>,
+    layouts: &Arc<Layouts>,
+    shared: &Arc<Maintenance>,
+    group: u32,
+    slot: usize,
+    disk: u32,
+    assigned: bool,
+) -> Result<(), StorageError> {
+    let Replacement { layout, new, old } =
+        checked_replacement(core, layouts, group, slot, disk, assigned)?;
+    let members = layout.members();
+    let uuid = new.superblock().disk;
     core.update(|meta| {
-        if let Some(other) = meta
-            .groups
-            .iter()
-            .find(|o| o.members.contains(&uuid) && !(o.index == group && uuid == old))
-        {
+        if let Some(other) = in_other_group(meta, uuid, group, old) {
             return Err(StorageError::InUse(format!(
-                "disk {disk} is a member of group {}",
-                other.name
+                "disk {disk} is a member of group {other}"
             )));
         }
         let g = meta
@@ -359,10 +417,12 @@ pub(crate) fn replace(
             meta.retired.push(old);
         }
         meta.retired.retain(|u| *u != uuid);
+        // A hot spare in a group is a spare no more.
+        meta.spares.retain(|u| *u != uuid);
         Ok(())
     })?;
     new.clear_failed();
-    members.install(slot, Arc::clone(new));
+    members.install(slot, Arc::clone(&new));
     tracing::info!(
         group,
         member = slot,

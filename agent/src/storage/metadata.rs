@@ -143,6 +143,12 @@ pub struct Metadata {
     /// picked as spares by themselves (an administrator may assign one).
     #[serde(default)]
     pub retired: Vec<Uuid>,
+    /// Free disks an administrator designated as hot spares: each replaces
+    /// a lost member of any group as soon as one is lost, whether or not
+    /// automatic spares are on, and is kept out of new groups until the
+    /// designation is lifted.
+    #[serde(default)]
+    pub spares: Vec<Uuid>,
     /// RAID groups.
     pub groups: Vec<GroupRecord>,
     /// Volumes.
@@ -222,6 +228,7 @@ mod tests {
             low_threshold: None,
             disks: vec![],
             retired: vec![],
+            spares: vec![],
             groups: vec![],
             volumes: vec![],
         };

@@ -144,6 +144,21 @@ pub enum DiskHealth {
     Missing,
     /// Being rebuilt.
     Rebuilding,
+    /// Free, working and designated as a hot spare ([`Unit::set_spare`]).
+    Spare,
+}
+
+/// How one member of a group is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberHealth {
+    /// In service and holding all its data.
+    InSync,
+    /// Present but out of service (I/O errors, or recorded as failed).
+    Failed,
+    /// Recorded but not present.
+    Missing,
+    /// A replacement being rebuilt.
+    Rebuilding,
 }
 
 /// Names of groups and volumes: 1–64 characters of letters, digits, `-`,
@@ -335,6 +350,7 @@ impl Unit {
             low_threshold: None,
             disks: disks.iter().map(|d| record_of(d)).collect(),
             retired: vec![],
+            spares: vec![],
             groups: vec![],
             volumes: vec![],
         };
@@ -417,6 +433,119 @@ impl Unit {
             slot,
             disk,
             true,
+        )
+    }
+
+    /// Checks that [`Unit::replace_member`] with these arguments would be
+    /// accepted, changing nothing.
+    pub fn check_replace_member(
+        &self,
+        group: u32,
+        slot: usize,
+        disk: u32,
+    ) -> Result<(), StorageError> {
+        maintenance::check_replace(&self.core, &self.layouts, group, slot, disk, true)
+    }
+
+    /// Designates disk `disk` (by index) as a hot spare (`spare`), or makes
+    /// it an ordinary free disk again. A hot spare replaces a lost member
+    /// of any group as soon as one is lost, even with automatic spares off,
+    /// and cannot be put in a new group. Only a present, working disk in
+    /// no group, that never failed, can become one. Lifting the designation
+    /// of a disk that has none changes nothing.
+    pub fn set_spare(&self, disk: u32, spare: bool) -> Result<(), StorageError> {
+        self.check_spare(disk, spare)?;
+        let d = self.present_disk(disk)?;
+        let uuid = d.superblock().disk;
+        self.core.update(|meta| {
+            if spare {
+                if let Some(g) = meta.groups.iter().find(|g| g.members.contains(&uuid)) {
+                    return Err(StorageError::InUse(format!(
+                        "disk {disk} is a member of group {}",
+                        g.name
+                    )));
+                }
+                if !meta.spares.contains(&uuid) {
+                    meta.spares.push(uuid);
+                }
+            } else {
+                meta.spares.retain(|u| *u != uuid);
+            }
+            Ok(())
+        })?;
+        tracing::info!(disk, spare, path = %d.path().display(), "hot spare designation changed");
+        if spare {
+            // A degraded group takes it now, not at the next pass.
+            self.maintenance.wake();
+        }
+        Ok(())
+    }
+
+    /// Checks that [`Unit::set_spare`] with these arguments would be
+    /// accepted, changing nothing.
+    pub fn check_spare(&self, disk: u32, spare: bool) -> Result<(), StorageError> {
+        let d = self.present_disk(disk)?;
+        if !spare {
+            return Ok(());
+        }
+        let uuid = d.superblock().disk;
+        let meta = self.core.snapshot();
+        if d.is_failed() || meta.retired.contains(&uuid) {
+            return Err(StorageError::Invalid(format!(
+                "disk {disk} has failed; it cannot be a hot spare"
+            )));
+        }
+        if let Some(g) = meta.groups.iter().find(|g| g.members.contains(&uuid)) {
+            return Err(StorageError::InUse(format!(
+                "disk {disk} is a member of group {}",
+                g.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn present_disk(&self, disk: u32) -> Result<&Arc<Disk>, StorageError> {
+        self.core
+            .disks
+            .iter()
+            .find(|d| d.superblock().index == disk)
+            .ok_or_else(|| StorageError::Invalid(format!("no disk {disk} is present")))
+    }
+
+    /// How each member of group `group` is doing, in member order.
+    pub fn member_health(&self, group: u32) -> Option<Vec<MemberHealth>> {
+        let meta = self.core.snapshot();
+        let g = meta.groups.iter().find(|g| g.index == group)?;
+        let present = |u: &Uuid| self.core.disks.iter().find(|d| d.superblock().disk == *u);
+        let Ok(layout) = self.layouts.get(&self.core, g) else {
+            return Some(
+                g.members
+                    .iter()
+                    .map(|u| match present(u) {
+                        None => MemberHealth::Missing,
+                        Some(d) if d.is_failed() || g.failed.contains(u) => MemberHealth::Failed,
+                        Some(_) => MemberHealth::InSync,
+                    })
+                    .collect(),
+            );
+        };
+        let members = layout.members();
+        Some(
+            (0..members.len())
+                .map(|m| {
+                    if members.in_service(m) {
+                        if members.synced_to(m) == IN_SYNC {
+                            MemberHealth::InSync
+                        } else {
+                            MemberHealth::Rebuilding
+                        }
+                    } else if members.disk(m).is_some() {
+                        MemberHealth::Failed
+                    } else {
+                        MemberHealth::Missing
+                    }
+                })
+                .collect(),
         )
     }
 
@@ -563,6 +692,16 @@ impl Unit {
                 d.superblock().index
             )));
         }
+        let spares = self.core.snapshot().spares;
+        if let Some(d) = member_disks
+            .iter()
+            .find(|d| spares.contains(&d.superblock().disk))
+        {
+            return Err(StorageError::InUse(format!(
+                "disk {} is a hot spare; lift the designation first",
+                d.superblock().index
+            )));
+        }
         let sizes: Vec<u64> = member_disks.iter().map(|d| d.data_size()).collect();
         let capacity = group_capacity(spec.level, spec.chunk, &sizes)?;
         let chunk = layout::chunk_size(spec.level, spec.chunk)?;
@@ -610,6 +749,9 @@ impl Unit {
                     "a disk is already in group {}",
                     used.name
                 )));
+            }
+            if meta.spares.iter().any(|u| uuids.contains(u)) {
+                return Err(StorageError::InUse("a disk is a hot spare".into()));
             }
             meta.groups.push(GroupRecord {
                 index: spec.index,
@@ -734,8 +876,13 @@ impl Unit {
                         (0..m.len()).any(|s| m.uuid(s) == uuid && m.synced_to(s) != IN_SYNC)
                     })
             });
+            let meta = self.core.snapshot();
+            let spare = meta.spares.contains(&uuid)
+                && !meta.groups.iter().any(|g| g.members.contains(&uuid));
             return Some(if rebuilding {
                 DiskHealth::Rebuilding
+            } else if spare {
+                DiskHealth::Spare
             } else {
                 DiskHealth::Ok
             });
