@@ -142,6 +142,8 @@ pub struct Demo {
     pub url: String,
     /// The admin's password.
     pub password: String,
+    /// An API token for the client commands (a fresh one each run).
+    pub token: String,
     station: tokio::task::JoinHandle<Result<(), StationError>>,
     stop_station: tokio::sync::oneshot::Sender<()>,
     agents: Vec<RunningAgent>,
@@ -197,6 +199,13 @@ impl Demo {
         let trap = station.trap_address();
         let operations = station.operations().clone();
         let password = admin_password(&dir, operations.inventory()).await?;
+        let inventory = operations.inventory();
+        for old in inventory.tokens().await? {
+            if old.name == "demo" {
+                inventory.revoke_token(&old.id).await?;
+            }
+        }
+        let (_, token) = inventory.create_token("demo").await?;
         let (stop_station, stopped) = tokio::sync::oneshot::channel::<()>();
         let station = tokio::spawn(station.run(async move {
             let _ = stopped.await;
@@ -235,6 +244,7 @@ impl Demo {
         Ok(Demo {
             url: format!("http://{web}/"),
             password,
+            token,
             station,
             stop_station,
             agents,
@@ -306,6 +316,15 @@ pub async fn run(
     println!();
     println!("  Console:  {}", demo.url);
     println!("  Log in:   {ADMIN} / {}", demo.password);
+    println!();
+    println!("  From another shell (REST API at {}api/v1/):", demo.url);
+    println!(
+        "    export DVSAN_STATION_URL={} DVSAN_TOKEN={}",
+        demo.url.trim_end_matches('/'),
+        demo.token
+    );
+    println!("    dvsan unit list");
+    println!("    dvsan volume create vm1 --size 64M --client 127.0.0.1");
     println!();
     println!("  Ctrl-C stops everything.");
     println!();
