@@ -419,8 +419,14 @@ fn a_replaced_member_is_rebuilt_while_written_and_the_group_is_optimal_again() {
         // Writes and reads while it rebuilds; progress only grows.
         let mut seen = vec![];
         let mut i = 0u64;
-        while state(&unit) == GroupState::Rebuilding {
-            seen.push(unit.group_health(1).unwrap().rebuild_progress);
+        loop {
+            // State and progress from one snapshot: the rebuild may end
+            // between two calls.
+            let health = unit.group_health(1).unwrap();
+            if health.state != GroupState::Rebuilding {
+                break;
+            }
+            seen.push(health.rebuild_progress);
             apply(&vol, &mut model, i * 777_777, 100_000, 100 + i);
             check_contents(&vol, &model);
             i += 1;
