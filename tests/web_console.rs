@@ -572,3 +572,41 @@ fn dvsan_station_user_add_makes_a_user_who_can_log_in() {
         assert_eq!(root.map(|u| u.role), Some(Role::Admin));
     });
 }
+
+#[tokio::test]
+async fn password_guessing_is_slowed_and_unknown_pages_are_404() {
+    let (app, inventory) = console().await;
+    inventory
+        .add_user("guesser", "the-right-one-42", Role::Viewer)
+        .await
+        .unwrap();
+    let page = send(&app, "GET", "/login", "", None).await;
+    let login_cookie = cookie_pair(&page, "dvsan_login");
+    let csrf = page.csrf();
+    let attempt = |password: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("name", "guesser".to_string()),
+            ("password", password.to_string()),
+        ]
+    };
+    for _ in 0..dvsan_station::web::auth::throttle::FREE_TRIES {
+        let fields = attempt("guess");
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        send(&app, "POST", "/login", &login_cookie, Some(&fields))
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits.
+    let fields = attempt("the-right-one-42");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    send(&app, "POST", "/login", &login_cookie, Some(&fields))
+        .await
+        .expect(StatusCode::TOO_MANY_REQUESTS)
+        .has("Too many failed logins");
+
+    send(&app, "GET", "/no/such/page", "", None)
+        .await
+        .expect(StatusCode::NOT_FOUND)
+        .has("There is no page at /no/such/page.");
+}

@@ -235,9 +235,26 @@ pub async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, WebError> {
     let inventory = state.ops.inventory();
+    let token = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if let Some(wait) = throttle::wait(&form.name) {
+        tracing::warn!(user = %form.name, "login refused: too many failed attempts");
+        return Ok(render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                layout: Layout::bare("Log in"),
+                csrf: token,
+                name: form.name,
+                next: local_path(form.next.as_deref()),
+                error: Some(format!(
+                    "Too many failed logins for this name; try again in {} s.",
+                    wait.as_secs().max(1)
+                )),
+            },
+        ));
+    }
     let Some(user) = inventory.check_login(&form.name, &form.password).await? else {
         tracing::info!(user = %form.name, "login refused");
-        let token = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+        throttle::failed(&form.name);
         return Ok(render(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -249,6 +266,7 @@ pub async fn login(
             },
         ));
     };
+    throttle::succeeded(&form.name);
     let session = inventory.create_session(&user.name, SESSION_TTL).await?;
     tracing::info!(user = %user.name, role = %user.role, "logged in");
     let mut response = Redirect::to(&local_path(form.next.as_deref())).into_response();
@@ -345,5 +363,87 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "b"), None);
+    }
+}
+
+/// Password guessing is slowed per user name: after [`throttle::FREE_TRIES`]
+/// failures in a row, each further attempt must wait, doubling from one
+/// second up to [`throttle::MAX_WAIT`]. A success clears it. Kept in memory
+/// (a restart forgets it), bounded in size.
+pub mod throttle {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Failures allowed before waiting starts.
+    pub const FREE_TRIES: u32 = 5;
+    /// Longest wait between attempts.
+    pub const MAX_WAIT: Duration = Duration::from_secs(300);
+    const MAX_NAMES: usize = 10_000;
+
+    struct Failures {
+        count: u32,
+        last: Instant,
+    }
+
+    static FAILURES: LazyLock<Mutex<HashMap<String, Failures>>> = LazyLock::new(Mutex::default);
+
+    fn wait_after(count: u32) -> Duration {
+        if count < FREE_TRIES {
+            return Duration::ZERO;
+        }
+        let doubling = (count - FREE_TRIES).min(16);
+        Duration::from_secs(1u64 << doubling).min(MAX_WAIT)
+    }
+
+    /// How long `name` must still wait before its next attempt, if at all.
+    pub fn wait(name: &str) -> Option<Duration> {
+        let map = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+        let f = map.get(name)?;
+        let due = f.last + wait_after(f.count);
+        due.checked_duration_since(Instant::now())
+    }
+
+    /// Counts a failed attempt for `name`.
+    pub fn failed(name: &str) {
+        let mut map = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_NAMES && !map.contains_key(name) {
+            map.retain(|_, f| f.last.elapsed() < MAX_WAIT);
+        }
+        let f = map.entry(name.to_owned()).or_insert(Failures {
+            count: 0,
+            last: Instant::now(),
+        });
+        f.count += 1;
+        f.last = Instant::now();
+    }
+
+    /// Clears `name`'s failures.
+    pub fn succeeded(name: &str) {
+        FAILURES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn guessing_waits_longer_and_longer_and_success_clears_it() {
+            let name = "throttle-test-user";
+            for _ in 0..FREE_TRIES {
+                assert!(wait(name).is_none());
+                failed(name);
+            }
+            let w = wait(name).expect("a wait after the free tries");
+            assert!(w <= Duration::from_secs(1));
+            failed(name);
+            assert!(wait(name).unwrap() > Duration::from_secs(1));
+            assert_eq!(wait_after(100), MAX_WAIT);
+            succeeded(name);
+            assert!(wait(name).is_none());
+        }
     }
 }

@@ -70,6 +70,14 @@ pub fn router() -> Router<AppState> {
         .route("/users/{name}/delete", post(admin::delete_user))
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .fallback(not_found)
+}
+
+/// Any other path gets a plain 404 page. It never redirects to the login
+/// page: a browser's own requests (`/favicon.ico`) would then replace the
+/// login form's CSRF cookie behind the user's back.
+async fn not_found(uri: axum::http::Uri) -> WebError {
+    WebError::NotFound(format!("There is no page at {}.", uri.path()))
 }
 
 async fn stylesheet() -> impl IntoResponse {
