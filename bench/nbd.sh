@@ -6,7 +6,14 @@
 #   rand read / write    : fio's nbd engine, 4 KiB blocks, queue depth 32
 #
 # Prints MB/s or IOPS per server and the ratio dvsan / best peer, and the
-# dvsan server's peak RSS (VmHWM). Needs: nbdcopy (libnbd-bin), nbdkit,
+# dvsan server's peak RSS (VmHWM).
+#
+# All three servers serve the same file at once and get the same client
+# with the same flags (nbdcopy picks its connection count from each
+# server's CAN_MULTI_CONN; fio uses one connection). The page cache is warm
+# for all alike (the file was just written), and dirty pages are synced
+# before every measurement, so no server pays for the writeback of the
+# previous one's writes (or of the copy that made the file). Needs: nbdcopy (libnbd-bin), nbdkit,
 # qemu-nbd (qemu-utils), fio, python3. Everything listens on 127.0.0.1 only
 # and every run is bounded in time.
 set -euo pipefail
@@ -35,6 +42,7 @@ SRC="$DIR/src.img"
 [ -f "$SRC" ] && [ "$(stat -c %s "$SRC")" -eq $((SIZE_MB << 20)) ] ||
   head -c $((SIZE_MB << 20)) /dev/urandom > "$SRC"
 cp "$SRC" "$DISK"
+sync
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -72,7 +80,9 @@ printf '%-22s %10s %10s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio
 row() {
   local name=$1 unit=$2; shift 2
   local d k q
-  d=$("$@" "$P_DVSAN"); k=$("$@" "$P_NBDKIT"); q=$("$@" "$P_QEMU")
+  sync; d=$("$@" "$P_DVSAN")
+  sync; k=$("$@" "$P_NBDKIT")
+  sync; q=$("$@" "$P_QEMU")
   local ratio
   ratio=$(python3 -c "print(f'{$d / max($k, $q):.2f}x')")
   printf '%-22s %10s %10s %10s %8s\n' "$name ($unit)" "$d" "$k" "$q" "$ratio"

@@ -8,6 +8,8 @@
 //! * [`connection`]: a stream plus read buffer, generic over
 //!   `AsyncRead + AsyncWrite` (TLS-ready);
 //! * `handshake` / `transmission`: the server's two phases;
+//! * `worker_threads`: the transmission phase of TCP and Unix sockets,
+//!   nbdkit-style worker threads on the blocking socket;
 //! * [`server`]: accept loops and the per-connection driver;
 //! * [`client`]: the client half;
 //! * [`export`] and [`file_export`]: the backend traits and a file backend;
@@ -27,6 +29,7 @@ pub mod file_export;
 mod handshake;
 pub mod server;
 mod transmission;
+mod worker_threads;
 
 pub use client::{Client, ClientOptions, ExportInfo};
 pub use concat::{ConcatExport, ConcatOptions, RemoteAddr, RemoteSpec};

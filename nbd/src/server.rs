@@ -22,6 +22,8 @@ use crate::error::Result;
 use crate::export::{ExportRegistry, PeerAddr};
 use crate::handshake;
 use crate::transmission::{self, Session, shutdown_signal};
+use crate::worker_threads;
+use bytes::BytesMut;
 
 /// A client must pick an export within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,17 +31,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-async fn session<S, R, W>(
+/// Runs the handshake, then hands the stream, the bytes read past the
+/// handshake and the negotiated session to `transmit`.
+async fn session<S, F, Fut>(
     stream: S,
     peer: PeerAddr,
     registry: Arc<dyn ExportRegistry>,
     mut shutdown: Option<watch::Receiver<bool>>,
-    split: impl FnOnce(S) -> (R, W),
+    transmit: F,
 ) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(S, BytesMut, Session, Option<watch::Receiver<bool>>) -> Fut,
+    Fut: Future<Output = Result<()>>,
 {
     let mut conn = Connection::new(stream);
     let negotiated = tokio::select! {
@@ -66,7 +70,6 @@ where
         "entering transmission"
     );
     let (stream, leftover) = conn.into_parts();
-    let (r, w) = split(stream);
     let s = Session {
         peer,
         entry: n.entry,
@@ -74,7 +77,7 @@ where
         base_allocation: n.base_allocation,
         flags: n.flags,
     };
-    transmission::run(r, leftover, w, s, shutdown).await
+    transmit(stream, leftover, s, shutdown).await
 }
 
 /// Serves one connection over any byte stream (a TLS stream later). The
@@ -88,12 +91,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-    session(stream, peer, registry, None, tokio::io::split)
-        .instrument(span)
+    session(
+        stream,
+        peer,
+        registry,
+        None,
+        |stream, leftover, s, shutdown| {
+            let (r, w) = tokio::io::split(stream);
+            transmission::run(r, leftover, w, s, shutdown)
+        },
+    )
+    .instrument(span)
         .await
 }
 
-/// Serves one TCP connection (`TCP_NODELAY`, lock-free owned halves).
+/// Serves one TCP connection (`TCP_NODELAY`): the handshake on the async
+/// stream, then the transmission phase on worker threads over the blocking
+/// socket (see `worker_threads`).
 pub async fn serve_tcp_connection(
     stream: TcpStream,
     registry: Arc<dyn ExportRegistry>,
@@ -104,8 +118,12 @@ pub async fn serve_tcp_connection(
     // delay the last segment of each.
     stream.set_nodelay(true)?;
     let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-    session(stream, peer, registry, shutdown, TcpStream::into_split)
-        .instrument(span)
+    session(stream, peer, registry, shutdown, |stream, leftover, s, shutdown| async move {
+        let socket = stream.into_std()?;
+        socket.set_nonblocking(false)?;
+        worker_threads::run(socket, leftover, s, shutdown).await
+    })
+    .instrument(span)
         .await
 }
 
@@ -203,13 +221,11 @@ pub async fn serve_unix(
                     .and_then(|a| a.as_pathname().map(|p| p.to_path_buf())),
             );
             let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-            let r = session(
-                stream,
-                peer,
-                reg,
-                Some(stop),
-                tokio::net::UnixStream::into_split,
-            )
+            let r = session(stream, peer, reg, Some(stop), |stream, leftover, s, shutdown| async move {
+                let socket = stream.into_std()?;
+                socket.set_nonblocking(false)?;
+                worker_threads::run(socket, leftover, s, shutdown).await
+            })
             .instrument(span)
             .await;
             if let Err(e) = r {

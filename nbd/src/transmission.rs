@@ -20,7 +20,7 @@
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, warn};
@@ -35,8 +35,8 @@ use crate::handshake::BASE_ALLOCATION_ID;
 
 /// In-flight budget, in units of [`BUDGET_UNIT`] bytes (plus one unit per
 /// request): about 128 MiB of payloads, or 2048 small requests.
-const BUDGET_UNITS: u32 = 2048;
-const BUDGET_UNIT_SHIFT: u32 = 16;
+pub(crate) const BUDGET_UNITS: u32 = 2048;
+pub(crate) const BUDGET_UNIT_SHIFT: u32 = 16;
 /// Replies gathered into one vectored write at most.
 const MAX_BATCH: usize = 64;
 /// Least free space kept in the read buffer before a read.
@@ -59,7 +59,7 @@ const POOL_MAX_CAPACITY: usize = 1 << 20;
 /// an mmap, page faults and a memset for every request of 128 KiB or more
 /// (glibc's mmap threshold); reusing them leaves only the pread.
 #[derive(Default)]
-struct BufPool(Mutex<Vec<Vec<u8>>>);
+pub(crate) struct BufPool(Mutex<Vec<Vec<u8>>>);
 
 impl BufPool {
     fn get(&self, len: usize) -> Vec<u8> {
@@ -86,9 +86,9 @@ impl BufPool {
 }
 
 /// A reply ready to be sent: header bytes, then optional data.
-struct Reply {
-    head: BytesMut,
-    data: Option<Vec<u8>>,
+pub(crate) struct Reply {
+    pub(crate) head: BytesMut,
+    pub(crate) data: Option<Vec<u8>>,
     /// Where `data` goes back once sent.
     pool: Option<Arc<BufPool>>,
     /// Returned to the budget once the reply is on the wire.
@@ -104,7 +104,7 @@ impl Drop for Reply {
 }
 
 impl Reply {
-    fn error(structured: bool, handle: u64, errno: Errno, message: &str) -> Reply {
+    pub(crate) fn error(structured: bool, handle: u64, errno: Errno, message: &str) -> Reply {
         let mut head = BytesMut::with_capacity(32 + message.len());
         if structured {
             codec::encode_error_chunk(&mut head, handle, errno, message);
@@ -170,7 +170,7 @@ fn out_of_range(size: u64, req: &Request) -> bool {
 }
 
 /// Checks a request against the negotiated session before any work.
-fn validate(s: &Session, size: u64, req: &Request) -> Result<(), (Errno, &'static str)> {
+pub(crate) fn validate(s: &Session, size: u64, req: &Request) -> Result<(), (Errno, &'static str)> {
     let read_only = s.flags.contains(TransmissionFlags::READ_ONLY);
     let allowed = match req.cmd {
         NBD_CMD_READ if s.structured => CmdFlags::FUA | CmdFlags::DF,
@@ -292,13 +292,13 @@ fn block_status_reply(req: &Request, extents: Vec<Extent>) -> Reply {
 }
 
 /// Runs one validated request against the backend (on a worker thread).
-fn execute(
+pub(crate) fn execute(
     export: &dyn Export,
     stats: &ExportStats,
     pool: &Arc<BufPool>,
     structured: bool,
     req: &Request,
-    payload: Bytes,
+    payload: &[u8],
 ) -> Reply {
     let fua = req.flags.contains(CmdFlags::FUA);
     let (off, len) = (req.offset, u64::from(req.len));
@@ -319,7 +319,7 @@ fn execute(
                 }
             }
         }
-        NBD_CMD_WRITE => export.write_at(&payload, off, fua).inspect(|_| {
+        NBD_CMD_WRITE => export.write_at(payload, off, fua).inspect(|_| {
             ExportStats::add(&stats.write_ops, 1);
             ExportStats::add(&stats.write_bytes, len);
         }),
@@ -453,7 +453,7 @@ where
                     let pool = pool.clone();
                     let structured = s.structured;
                     tokio::task::spawn_blocking(move || {
-                        let mut reply = execute(&*export, &stats, &pool, structured, &req, payload);
+                        let mut reply = execute(&*export, &stats, &pool, structured, &req, &payload);
                         reply._permit = Some(permit);
                         // The writer is gone only if the connection is.
                         let _ = tx.send(reply);

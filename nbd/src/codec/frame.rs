@@ -476,6 +476,19 @@ pub fn encode_request(buf: &mut BytesMut, r: &Request) {
 /// being `buf[REQUEST_HEADER_LEN..n]`. A WRITE payload above `max_payload`
 /// is refused before waiting for (or allocating) any of it.
 pub fn decode_request(buf: &[u8], max_payload: u32) -> Result<(Request, usize), FrameError> {
+    let req = decode_request_header(buf, max_payload)?;
+    let mut c = Cursor::new(buf);
+    c.take(REQUEST_HEADER_LEN)?;
+    if req.cmd == NBD_CMD_WRITE {
+        c.take(req.len as usize)?;
+    }
+    Ok((req, c.pos))
+}
+
+/// Decodes the 28-byte header of a request, whatever follows it (a
+/// WRITE's payload is then the next `len` bytes of the stream). A WRITE
+/// payload above `max_payload` is refused.
+pub fn decode_request_header(buf: &[u8], max_payload: u32) -> Result<Request, FrameError> {
     let mut c = Cursor::new(buf);
     let magic = c.u32()?;
     if magic != NBD_REQUEST_MAGIC {
@@ -496,13 +509,10 @@ pub fn decode_request(buf: &[u8], max_payload: u32) -> Result<(Request, usize), 
         offset,
         len,
     };
-    if cmd == NBD_CMD_WRITE {
-        if len > max_payload {
-            return Err(FrameError::OversizedRequest(req));
-        }
-        c.take(len as usize)?;
+    if cmd == NBD_CMD_WRITE && len > max_payload {
+        return Err(FrameError::OversizedRequest(req));
     }
-    Ok((req, c.pos))
+    Ok(req)
 }
 
 /// How many bytes the request at the start of `buf` needs in total, once
