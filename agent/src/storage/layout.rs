@@ -366,7 +366,11 @@ impl Members {
 
     /// Fails unless the group can serve I/O.
     pub(crate) fn check(&self) -> Result<(), StorageError> {
-        if tolerates(self.level, &self.lost()) {
+        // Every member in service and in sync, the common case: decided
+        // without building the list of lost members.
+        if (0..self.len()).all(|m| self.synced_to(m) == IN_SYNC && self.in_service(m))
+            || tolerates(self.level, &self.lost())
+        {
             Ok(())
         } else {
             Err(self.failed_error())

@@ -10,7 +10,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use dvsan_nbd::consts::StateFlags;
 use dvsan_nbd::{BlockSizes, Export, ExportFlags, Extent};
@@ -28,8 +28,15 @@ pub struct Volume {
     core: Arc<Core>,
     record: VolumeRecord,
     layout: Layout,
-    /// One bit per region: written since creation.
-    allocated: Mutex<Vec<bool>>,
+    /// One flag per region: written since creation. Read and written
+    /// regions are checked without a lock (a flag only ever goes from
+    /// false to true, after the region's zeroing); the lock is taken
+    /// exclusively only to grow the map.
+    allocated: RwLock<Vec<AtomicBool>>,
+    /// Serialises a region's first write (its zeroing and its flag), so
+    /// that a second writer never races the zeroing. Writes into written
+    /// regions never take it.
+    fresh: Mutex<()>,
     /// Whether the map changed since it was last made durable.
     dirty: AtomicBool,
     /// Serialises making the map durable.
@@ -42,21 +49,22 @@ impl Volume {
     pub(crate) fn new(core: Arc<Core>, record: VolumeRecord, layout: Layout) -> Self {
         let size = record.size;
         let regions = size.div_ceil(REGION) as usize;
-        let mut bits = vec![false; regions];
+        let bits: Vec<AtomicBool> = (0..regions).map(|_| AtomicBool::new(false)).collect();
         for &(first, end) in &record.allocated {
             for b in bits
-                .iter_mut()
+                .iter()
                 .take(end.min(regions as u64) as usize)
                 .skip(first as usize)
             {
-                *b = true;
+                b.store(true, Ordering::Relaxed);
             }
         }
         Volume {
             core,
             record,
             layout,
-            allocated: Mutex::new(bits),
+            allocated: RwLock::new(bits),
+            fresh: Mutex::new(()),
             dirty: AtomicBool::new(false),
             persisting: Mutex::new(()),
             size: AtomicU64::new(size),
@@ -76,8 +84,8 @@ impl Volume {
     /// Takes a larger size recorded by the unit: the new regions read as
     /// zeros until written.
     pub(crate) fn grown(&self, size: u64) {
-        let mut bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
-        bits.resize(size.div_ceil(REGION) as usize, false);
+        let mut bits = self.allocated.write().unwrap_or_else(|e| e.into_inner());
+        bits.resize_with(size.div_ceil(REGION) as usize, || AtomicBool::new(false));
         self.size.fetch_max(size, Ordering::AcqRel);
     }
 
@@ -92,23 +100,25 @@ impl Volume {
         }
     }
 
+    /// The allocation map, shared.
+    fn bits(&self) -> RwLockReadGuard<'_, Vec<AtomicBool>> {
+        self.allocated.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Reads `buf.len()` bytes at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         let len = buf.len() as u64;
         self.check(offset, len)?;
-        let bits = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let bits = self.bits();
+        let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
         let mut pos = 0u64;
         while pos < len {
             let at = offset + pos;
             let region = at / REGION;
             // A run of regions with the same state, read or zeroed at once.
-            let state = bits[region as usize];
+            let state = written(region);
             let mut end = (region + 1) * REGION;
-            while end < offset + len && bits[(end / REGION) as usize] == state {
+            while end < offset + len && written(end / REGION) == state {
                 end += REGION;
             }
             let n = end.min(offset + len) - at;
@@ -130,12 +140,14 @@ impl Volume {
         if len == 0 {
             return Ok(());
         }
-        {
-            let mut bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
-            let first = offset / REGION;
-            let last = (offset + len - 1) / REGION;
+        let first = offset / REGION;
+        let last = (offset + len - 1) / REGION;
+        let bits = self.bits();
+        let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
+        if !(first..=last).all(written) {
+            let _fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
             for region in first..=last {
-                if bits[region as usize] {
+                if written(region) {
                     continue;
                 }
                 // Zero what this write leaves of a fresh region, before the
@@ -151,10 +163,13 @@ impl Volume {
                     self.layout
                         .zero(self.record.offset + offset + len, r_end - (offset + len))?;
                 }
-                bits[region as usize] = true;
+                // Set after the zeroing, so a reader that sees the flag sees
+                // the zeros too.
+                bits[region as usize].store(true, Ordering::Release);
                 self.dirty.store(true, Ordering::Release);
             }
         }
+        drop(bits);
         self.layout.write(buf, self.record.offset + offset)
     }
 
@@ -162,7 +177,7 @@ impl Volume {
     pub fn flush(&self) -> Result<(), StorageError> {
         self.layout.sync()?;
         // Never held together with the map's lock in the other order: a
-        // writer takes `allocated` and only stores to the atomic flag.
+        // writer only reads `allocated` and stores to the atomic flag.
         let _persisting = self.persisting.lock().unwrap_or_else(|e| e.into_inner());
         if self.dirty.swap(false, Ordering::AcqRel) {
             let ranges = self.ranges();
@@ -186,10 +201,10 @@ impl Volume {
 
     /// The written regions as `[first, end)` ranges.
     fn ranges(&self) -> Vec<(u64, u64)> {
-        let bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let bits = self.bits();
         let mut out: Vec<(u64, u64)> = Vec::new();
         for (i, b) in bits.iter().enumerate() {
-            if *b {
+            if b.load(Ordering::Acquire) {
                 match out.last_mut() {
                     Some((_, end)) if *end == i as u64 => *end += 1,
                     _ => out.push((i as u64, i as u64 + 1)),
@@ -203,13 +218,13 @@ impl Volume {
     /// read as zeros.
     pub fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>, StorageError> {
         self.check(offset, len)?;
-        let bits = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let bits = self.bits();
         let mut out: Vec<Extent> = Vec::new();
         let mut at = offset;
         while at < offset + len {
             let region = at / REGION;
             let n = ((region + 1) * REGION).min(offset + len) - at;
-            let flags = if bits[region as usize] {
+            let flags = if bits[region as usize].load(Ordering::Acquire) {
                 StateFlags::empty()
             } else {
                 StateFlags::HOLE | StateFlags::ZERO
