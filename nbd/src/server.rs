@@ -102,7 +102,7 @@ where
         },
     )
     .instrument(span)
-        .await
+    .await
 }
 
 /// Serves one TCP connection (`TCP_NODELAY`): the handshake on the async
@@ -118,13 +118,19 @@ pub async fn serve_tcp_connection(
     // delay the last segment of each.
     stream.set_nodelay(true)?;
     let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-    session(stream, peer, registry, shutdown, |stream, leftover, s, shutdown| async move {
-        let socket = stream.into_std()?;
-        socket.set_nonblocking(false)?;
-        worker_threads::run(socket, leftover, s, shutdown).await
-    })
+    session(
+        stream,
+        peer,
+        registry,
+        shutdown,
+        |stream, leftover, s, shutdown| async move {
+            let socket = stream.into_std()?;
+            socket.set_nonblocking(false)?;
+            worker_threads::run(socket, leftover, s, shutdown).await
+        },
+    )
     .instrument(span)
-        .await
+    .await
 }
 
 async fn accept_loop<L, F, Fut>(
@@ -221,11 +227,17 @@ pub async fn serve_unix(
                     .and_then(|a| a.as_pathname().map(|p| p.to_path_buf())),
             );
             let span = info_span!("nbd", %peer, export = tracing::field::Empty);
-            let r = session(stream, peer, reg, Some(stop), |stream, leftover, s, shutdown| async move {
-                let socket = stream.into_std()?;
-                socket.set_nonblocking(false)?;
-                worker_threads::run(socket, leftover, s, shutdown).await
-            })
+            let r = session(
+                stream,
+                peer,
+                reg,
+                Some(stop),
+                |stream, leftover, s, shutdown| async move {
+                    let socket = stream.into_std()?;
+                    socket.set_nonblocking(false)?;
+                    worker_threads::run(socket, leftover, s, shutdown).await
+                },
+            )
             .instrument(span)
             .await;
             if let Err(e) = r {

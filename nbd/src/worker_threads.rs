@@ -99,10 +99,7 @@ impl Budget {
     fn acquire(&self, n: u32) {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free < n {
-            free = self
-                .returned
-                .wait(free)
-                .unwrap_or_else(|e| e.into_inner());
+            free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
         }
         *free -= n;
     }

@@ -55,6 +55,11 @@ pub struct Superblock {
 pub struct Disk {
     path: PathBuf,
     file: File,
+    /// The same file opened `O_DSYNC`, for the write-intent bitmap: a write
+    /// through it is durable on return without flushing the data area's
+    /// dirty pages as `fdatasync` of the whole file would (md writes its
+    /// bitmap the same way, alone).
+    dsync: File,
     size: u64,
     superblock: Superblock,
     /// Out of service: an I/O error was seen, or the metadata says so. RAID
@@ -66,6 +71,25 @@ pub struct Disk {
 
 /// Linux's EIO.
 const EIO: i32 = 5;
+
+/// `path` opened again for durable writes, checked to be the same file as
+/// `file`.
+fn open_dsync(path: &Path, file: &File) -> Result<File, StorageError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dsync = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::DSYNC.bits() as i32)
+        .open(path)
+        .map_err(io(path, "opening"))?;
+    let id = |f: &File| f.metadata().map(|m| (m.dev(), m.ino()));
+    if id(file).map_err(io(path, "opening"))? != id(&dsync).map_err(io(path, "opening"))? {
+        return Err(StorageError::Invalid(format!(
+            "{} was replaced while it was being opened",
+            path.display()
+        )));
+    }
+    Ok(dsync)
+}
 
 fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StorageError {
     let context = format!("{what} {}", path.display());
@@ -124,6 +148,7 @@ impl Disk {
         Ok(Disk {
             path: path.to_path_buf(),
             size: size.max(current),
+            dsync: open_dsync(path, &file)?,
             file,
             superblock,
             failed: AtomicBool::new(false),
@@ -165,6 +190,7 @@ impl Disk {
         let size = u64::from_le_bytes(block[48..56].try_into().expect("8 bytes"));
         Ok(Disk {
             path: path.to_path_buf(),
+            dsync: open_dsync(path, &file)?,
             file,
             size,
             superblock,
@@ -296,12 +322,10 @@ impl Disk {
             )));
         }
         self.alive("writing the bitmap of")?;
-        self.file
+        // O_DSYNC: durable on return, the bitmap's pages alone.
+        self.dsync
             .write_all_at(buf, BITMAP_OFFSET)
-            .map_err(io(&self.path, "writing the bitmap of"))?;
-        self.file
-            .sync_data()
-            .map_err(io(&self.path, "syncing the bitmap of"))
+            .map_err(io(&self.path, "writing the bitmap of"))
     }
 
     /// Raw access to the metadata slots.

@@ -136,9 +136,20 @@ fn mul2_in_place(buf: &mut [u8]) {
 
 /// P of `data` (all the same length as `p`) into `p`.
 pub fn p_syndrome(data: &[&[u8]], p: &mut [u8]) {
-    p.fill(0);
-    for d in data {
-        xor_into(p, d);
+    // The first chunk copied rather than XORed into zeros: one pass less.
+    match data.split_first() {
+        Some((first, rest)) if first.len() >= p.len() => {
+            p.copy_from_slice(&first[..p.len()]);
+            for d in rest {
+                xor_into(p, d);
+            }
+        }
+        _ => {
+            p.fill(0);
+            for d in data {
+                xor_into(p, d);
+            }
+        }
     }
 }
 

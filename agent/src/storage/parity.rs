@@ -366,6 +366,9 @@ impl Parity {
             // No parity left to keep in step: the data alone.
             return self.write_pieces(s, pieces, buf);
         }
+        if pieces.len() == self.k() && pieces.iter().all(|p| p.len as u64 == self.chunk) {
+            return self.full_stripe_write(s, pieces, buf);
+        }
         let covers = |j: usize| {
             pieces
                 .iter()
@@ -455,6 +458,31 @@ impl Parity {
         self.write_pieces(s, pieces, buf)?;
         self.write_parity(s, lo, pbuf, qbuf)?;
         Ok(true)
+    }
+
+    /// A write of every data chunk of the stripe: parity straight from the
+    /// new data, nothing read and nothing copied (whichever members are
+    /// lost, the parity is that of the new data).
+    fn full_stripe_write(&self, s: u64, pieces: &[Piece], buf: &[u8]) -> Result<(), StorageError> {
+        let base = s * self.chunk;
+        let chunk = self.chunk as usize;
+        // Pieces come in chunk order, j = 0..k.
+        let refs: Vec<&[u8]> = pieces.iter().map(|p| &buf[p.pos..p.pos + p.len]).collect();
+        let p = self.members.in_sync_at(self.p_member(s), base).then(|| {
+            let mut p = vec![0u8; chunk];
+            gf256::p_syndrome(&refs, &mut p);
+            p
+        });
+        let q = self
+            .q_member(s)
+            .filter(|&qm| self.members.in_sync_at(qm, base))
+            .map(|_| {
+                let mut q = vec![0u8; chunk];
+                gf256::q_syndrome(&refs, &mut q);
+                q
+            });
+        self.write_pieces(s, pieces, buf)?;
+        self.write_parity(s, 0, p, q)
     }
 
     /// Parity from the whole column `[lo, hi)`: the new data where the
