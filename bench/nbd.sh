@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # NBD server benchmark: dvsan's server (nbd/examples/serve_file.rs) against
-# `nbdkit file` and `qemu-nbd`, side by side on the same 1 GiB backing file.
+# `nbdkit file` and `qemu-nbd`, side by side on the same 1 GiB backing file;
+# and a real SAN unit (`dvsan agent`, a linear group on one file of its own,
+# a 1 GiB volume made by snmpset), whose export goes through the storage
+# engine (allocation map, member I/O) as clients see it.
 #
 #   seq write / seq read : nbdcopy of 1 GiB (file -> export, export -> null:)
 #   rand read / write    : fio's nbd engine, 4 KiB blocks, queue depth 32
@@ -29,12 +32,16 @@ P_DVSAN=${P_DVSAN:-$(free_port)}
 P_NBDKIT=${P_NBDKIT:-$(free_port)}
 P_QEMU=${P_QEMU:-$(free_port)}
 
-for t in nbdcopy nbdkit qemu-nbd fio python3; do
+P_UNIT=${P_UNIT:-$(free_port)}
+P_SNMP=${P_SNMP:-$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+
+for t in nbdcopy nbdkit qemu-nbd fio python3 snmpset; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
 done
 
-(cd "$ROOT" && cargo build --release -q -p dvsan-nbd --example serve_file)
+(cd "$ROOT" && cargo build --release -q -p dvsan-nbd --example serve_file && cargo build --release -q --bin dvsan)
 SERVE="$CARGO_TARGET_DIR/release/examples/serve_file"
+DVSAN="$CARGO_TARGET_DIR/release/dvsan"
 
 mkdir -p "$DIR"
 DISK="$DIR/disk.img"
@@ -55,7 +62,24 @@ PIDS+=($!)
 qemu-nbd -f raw -b 127.0.0.1 -p "$P_QEMU" -x disk -e 16 -t "$DISK" > "$DIR/qemu-nbd.log" 2>&1 &
 PIDS+=($!)
 
-for port in $P_DVSAN $P_NBDKIT $P_QEMU; do
+# The unit: a fresh disk file, a linear group and a volume named "disk".
+rm -rf "$DIR/unit-data" "$DIR/unit.img"
+DVSAN_SNMP_AUTH_PASS=bench-auth-1 DVSAN_SNMP_PRIV_PASS=bench-priv-1 \
+  "$DVSAN" agent --name bench-unit --data-dir "$DIR/unit-data" \
+  --disk "$DIR/unit.img=$((SIZE_MB + 64))M" --snmp-user bench \
+  --snmp-listen "127.0.0.1:$P_SNMP" --nbd-listen "127.0.0.1:$P_UNIT" > "$DIR/unit.log" 2>&1 &
+UNIT_PID=$!; PIDS+=("$UNIT_PID")
+SNMP=(-v3 -l authPriv -u bench -a SHA-256 -A bench-auth-1 -x AES -X bench-priv-1 -r 1 -t 2 "udp:127.0.0.1:$P_SNMP")
+E=1.3.6.1.4.1.8072.9999.9999.1.1
+for _ in $(seq 1 100); do
+  snmpget "${SNMP[@]}" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+snmpset "${SNMP[@]}" $E.3.1.3.1 i 1 $E.3.1.6.1 s 1 $E.3.1.11.1 i 4 >/dev/null
+snmpset "${SNMP[@]}" $E.4.1.2.1 s disk $E.4.1.4.1 u 1 $E.4.1.6.1 u "$SIZE_MB" $E.4.1.14.1 i 4 >/dev/null
+snmpset "${SNMP[@]}" $E.5.1.2.1.1 s 127.0.0.1 $E.5.1.4.1.1 i 4 >/dev/null
+
+for port in $P_DVSAN $P_NBDKIT $P_QEMU $P_UNIT; do
   for _ in $(seq 1 50); do
     nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null 2>&1 && break
     sleep 0.1
@@ -76,19 +100,22 @@ rand() {
     python3 -c "import json,sys; s=sys.stdin.read(); j=json.loads(s[s.index('{'):])['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
 }
 
-printf '%-22s %10s %10s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio
+printf '%-22s %10s %10s %10s %8s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio unit ratio
 row() {
   local name=$1 unit=$2; shift 2
-  local d k q
+  local d k q u
   sync; d=$("$@" "$P_DVSAN")
   sync; k=$("$@" "$P_NBDKIT")
   sync; q=$("$@" "$P_QEMU")
-  local ratio
+  sync; u=$("$@" "$P_UNIT")
+  local ratio uratio
   ratio=$(python3 -c "print(f'{$d / max($k, $q):.2f}x')")
-  printf '%-22s %10s %10s %10s %8s\n' "$name ($unit)" "$d" "$k" "$q" "$ratio"
+  uratio=$(python3 -c "print(f'{$u / max($k, $q):.2f}x')")
+  printf '%-22s %10s %10s %10s %8s %10s %8s\n' "$name ($unit)" "$d" "$k" "$q" "$ratio" "$u" "$uratio"
 }
-row "seq write 1G" MB/s seq_write
-row "seq read 1G" MB/s seq_read
+row "seq write ${SIZE_MB}M" MB/s seq_write
+row "seq read ${SIZE_MB}M" MB/s seq_read
 row "rand read 4k qd32" IOPS rand randread
 row "rand write 4k qd32" IOPS rand randwrite
 echo "dvsan server peak RSS: $(grep VmHWM /proc/$DVSAN_PID/status | awk '{print $2, $3}')"
+echo "dvsan unit (agent) peak RSS: $(grep VmHWM /proc/$UNIT_PID/status | awk '{print $2, $3}')"

@@ -442,7 +442,9 @@ impl Members {
         if upto == 0 {
             return Ok(false);
         }
-        self.io(m, |d| d.zero_data(offset, upto))
+        // A hole punched in a file reads as zeros at the cost of a metadata
+        // update; a device (or a file system without holes) is written.
+        self.io(m, |d| d.discard_data(offset, upto))
     }
 
     /// Writes rebuilt data to member `m` wherever it is not in sync yet.
