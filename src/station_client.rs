@@ -162,17 +162,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// MiB for people: `512M`, `10G`, `1.5T`.
+/// MiB for people (`512 MiB`, `1.5 GiB`), as the web console shows them.
 pub fn human_mib(mib: u64) -> String {
-    if mib >= 1 << 20 && mib.is_multiple_of(1 << 20) {
-        format!("{}T", mib >> 20)
-    } else if mib >= 1 << 20 {
-        format!("{:.1}T", mib as f64 / f64::from(1 << 20))
-    } else if mib >= 1 << 10 && mib.is_multiple_of(1 << 10) {
-        format!("{}G", mib >> 10)
-    } else if mib >= 1 << 10 {
-        format!("{:.1}G", mib as f64 / 1024.0)
-    } else {
-        format!("{mib}M")
-    }
+    dvsan_station::web::display::mib(i64::try_from(mib).unwrap_or(i64::MAX))
 }

@@ -70,9 +70,7 @@ impl StationArgs {
             .db
             .or(file.db)
             .unwrap_or_else(|| "sqlite://dvsan-station.db".into());
-        if !db.starts_with("sqlite:") {
-            bail!("db: {db:?} is not a sqlite: URL (only SQLite is supported for now)");
-        }
+        check_db(&db)?;
         let trap_listen = match (self.trap_listen, file.trap_listen) {
             (Some(a), _) => a,
             (None, Some(text)) => text.parse().map_err(|_| {
@@ -129,30 +127,38 @@ pub enum StationCommand {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
-        /// Inventory database URL
-        #[arg(
-            long,
-            value_name = "URL",
-            env = "DVSAN_DB",
-            default_value = "sqlite://dvsan-station.db",
-            global = true
-        )]
-        db: String,
+        #[command(flatten)]
+        db: DbArg,
     },
     /// Web console users.
     User {
         #[command(subcommand)]
         command: crate::user_cmd::UserCommand,
-        /// Inventory database URL
-        #[arg(
-            long,
-            value_name = "URL",
-            env = "DVSAN_DB",
-            default_value = "sqlite://dvsan-station.db",
-            global = true
-        )]
-        db: String,
+        #[command(flatten)]
+        db: DbArg,
     },
+}
+
+/// The inventory database an administration subcommand works on.
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// Inventory database URL
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DVSAN_DB",
+        default_value = "sqlite://dvsan-station.db",
+        global = true
+    )]
+    pub db: String,
+}
+
+/// Refuses a database URL dvsan cannot open.
+pub fn check_db(db: &str) -> anyhow::Result<()> {
+    if !db.starts_with("sqlite:") {
+        bail!("db: {db:?} is not a sqlite: URL (only SQLite is supported for now)");
+    }
+    Ok(())
 }
 
 /// `dvsan station token …`
@@ -173,9 +179,7 @@ pub enum TokenCommand {
 }
 
 async fn run_token(command: TokenCommand, db: &str) -> anyhow::Result<()> {
-    if !db.starts_with("sqlite:") {
-        bail!("--db {db:?} is not a sqlite: URL");
-    }
+    check_db(db)?;
     let inventory = dvsan_station::inventory::Inventory::open(db)
         .await
         .with_context(|| format!("opening {db}"))?;
@@ -213,8 +217,8 @@ async fn run_token(command: TokenCommand, db: &str) -> anyhow::Result<()> {
 pub async fn run(mut args: StationArgs) -> anyhow::Result<()> {
     if let Some(command) = args.command.take() {
         return match command {
-            StationCommand::Token { command, db } => run_token(command, &db).await,
-            StationCommand::User { command, db } => crate::user_cmd::run(command, &db).await,
+            StationCommand::Token { command, db } => run_token(command, &db.db).await,
+            StationCommand::User { command, db } => crate::user_cmd::run(command, &db.db).await,
         };
     }
     let config = args.resolve()?;

@@ -5,7 +5,7 @@
 
 use std::io::BufRead;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use dvsan_station::Inventory;
 use dvsan_station::inventory::{Role, random_token};
@@ -34,9 +34,7 @@ pub struct UserAdd {
 /// Runs `dvsan station user …` on the inventory at `db`.
 pub async fn run(command: UserCommand, db: &str) -> anyhow::Result<()> {
     let UserCommand::Add(add) = command;
-    if !db.starts_with("sqlite:") {
-        bail!("db: {db:?} is not a sqlite: URL (only SQLite is supported for now)");
-    }
+    crate::station_cmd::check_db(db)?;
     let role = Role::parse(&add.role).context("role: admin or viewer")?;
     let (password, made_up) = if add.password_stdin {
         let mut line = String::new();

@@ -118,6 +118,42 @@ fn cli(station: &Running, token: &str, args: &[&str]) -> std::process::Output {
     run_bounded(c, Duration::from_secs(60))
 }
 
+/// A station (with a token and an API client) in a temp dir, and the
+/// net-snmp tools.
+struct Rig {
+    dir: tempfile::TempDir,
+    station: Running,
+    trap: std::net::SocketAddr,
+    token: String,
+    api: Api,
+    tools: NetSnmp,
+}
+
+impl Rig {
+    /// `flags` for `dvsan station`; `snmp_timeout_ms` through its config file.
+    fn start(flags: &[&str], snmp_timeout_ms: Option<u64>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("station.db").display());
+        let config = dir.path().join("station.toml");
+        let mut flags = flags.to_vec();
+        if let Some(ms) = snmp_timeout_ms {
+            std::fs::write(&config, format!("snmp_timeout_ms = {ms}\n")).unwrap();
+            flags.extend(["--config", config.to_str().unwrap()]);
+        }
+        let (station, trap) = start_station_with(&db, V3_USER, V3_AUTH, V3_PRIV, &flags);
+        let token = token(&db);
+        let api = Api::new(&station, &token);
+        Rig {
+            dir,
+            station,
+            trap,
+            token,
+            api,
+            tools: NetSnmp::new(),
+        }
+    }
+}
+
 fn start_unit(tools: &NetSnmp, dir: &std::path::Path, name: &str, trap: &str) -> AgentProcess {
     let mut spec = AgentSpec::three_disks(&dir.join(name));
     std::fs::create_dir_all(&spec.dir).unwrap();
@@ -129,13 +165,14 @@ fn start_unit(tools: &NetSnmp, dir: &std::path::Path, name: &str, trap: &str) ->
 #[test]
 fn a_volume_made_through_the_api_is_on_the_unit_and_served_to_qemu() {
     net_snmp::require_tool("qemu-io", "qemu-utils");
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let (station, trap) =
-        start_station_with(&db, V3_USER, V3_AUTH, V3_PRIV, &["--poll-interval", "30"]);
-    let token = token(&db);
-    let api = Api::new(&station, &token);
-    let tools = NetSnmp::new();
+    let Rig {
+        dir,
+        station,
+        trap,
+        token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "30"], None);
 
     // No token, a wrong token: 401 with a JSON error.
     let (status, body) = api.send("GET", "/units", None, false);
@@ -326,20 +363,14 @@ fn a_volume_made_through_the_api_is_on_the_unit_and_served_to_qemu() {
 
 #[test]
 fn a_spoofed_cold_start_adds_nothing_and_a_killed_unit_becomes_unreachable() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let config = dir.path().join("station.toml");
-    std::fs::write(&config, "snmp_timeout_ms = 200\n").unwrap();
-    let (station, trap) = start_station_with(
-        &db,
-        V3_USER,
-        V3_AUTH,
-        V3_PRIV,
-        &["--poll-interval", "1", "--config", config.to_str().unwrap()],
-    );
-    let token = token(&db);
-    let api = Api::new(&station, &token);
-    let tools = NetSnmp::new();
+    let Rig {
+        dir,
+        station: _station,
+        trap,
+        token: _token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "1"], Some(200));
 
     // coldStart with a wrong key: a warning event with its source, no unit.
     let wrong_key = Auth::V3 {
@@ -388,18 +419,14 @@ fn a_spoofed_cold_start_adds_nothing_and_a_killed_unit_becomes_unreachable() {
 
 #[test]
 fn manual_admission_keeps_a_unit_pending_until_approved_and_dns_names_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let (station, trap) = start_station_with(
-        &db,
-        V3_USER,
-        V3_AUTH,
-        V3_PRIV,
-        &["--poll-interval", "30", "--admission", "manual"],
-    );
-    let token = token(&db);
-    let api = Api::new(&station, &token);
-    let tools = NetSnmp::new();
+    let Rig {
+        dir,
+        station: _station,
+        trap,
+        token: _token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "30", "--admission", "manual"], None);
     let mut spec = AgentSpec::three_disks(&dir.path().join("m"));
     std::fs::create_dir_all(&spec.dir).unwrap();
     spec.name = "unit-m".into();
@@ -467,13 +494,14 @@ fn manual_admission_keeps_a_unit_pending_until_approved_and_dns_names_are_kept()
 #[test]
 fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
     net_snmp::require_tool("nbdcopy", "libnbd-bin");
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let (station, trap) =
-        start_station_with(&db, V3_USER, V3_AUTH, V3_PRIV, &["--poll-interval", "30"]);
-    let token = token(&db);
-    let api = Api::new(&station, &token);
-    let tools = NetSnmp::new();
+    let Rig {
+        dir,
+        station,
+        trap,
+        token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "30"], None);
     let a = start_unit(&tools, dir.path(), "unit-a", &trap.to_string());
     let b = start_unit(&tools, dir.path(), "unit-b", &trap.to_string());
     for unit in ["unit-a", "unit-b"] {
@@ -585,25 +613,14 @@ fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
 
 #[test]
 fn an_allocation_that_fails_half_way_leaves_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("station.db").display());
-    let config = dir.path().join("station.toml");
-    std::fs::write(&config, "snmp_timeout_ms = 300\n").unwrap();
-    let (station, trap) = start_station_with(
-        &db,
-        V3_USER,
-        V3_AUTH,
-        V3_PRIV,
-        &[
-            "--poll-interval",
-            "60",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
-    let token = token(&db);
-    let api = Api::new(&station, &token);
-    let tools = NetSnmp::new();
+    let Rig {
+        dir,
+        station: _station,
+        trap,
+        token: _token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "60"], Some(300));
     let a = start_unit(&tools, dir.path(), "unit-a", &trap.to_string());
     let b = start_unit(&tools, dir.path(), "unit-b", &trap.to_string());
     for (unit, disks) in [("unit-a", json!([1, 2])), ("unit-b", json!([1]))] {

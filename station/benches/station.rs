@@ -71,21 +71,9 @@ async fn station() -> Running {
     }
 }
 
+/// Unit number `n`'s UUID as the inventory writes it.
 fn uuid_text(n: u32) -> String {
-    let u = uuid_of(n);
-    let h = hex(&u);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    dvsan_station::unit_snapshot::uuid_text(&uuid_of(n)).expect("16 bytes")
 }
 
 fn http_get(agent: &ureq::Agent, url: &str, token: &str) -> (u16, String) {

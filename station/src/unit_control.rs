@@ -107,8 +107,20 @@ impl UnitControl {
         Ok(index)
     }
 
-    /// Grows (or renames nothing but resizes) partition `index` to
-    /// `size_mib`.
+    /// Sets one object on the unit in one SET.
+    async fn set_one(
+        &self,
+        peer: SocketAddr,
+        what: &str,
+        binding: VarBind,
+    ) -> Result<(), ControlError> {
+        let s = self.session(peer, what).await?;
+        s.set(&[binding]).await.map_err(|e| fail(peer, what, e))?;
+        Ok(())
+    }
+
+    /// Resizes partition `index` to `size_mib` (the unit grows it into the
+    /// free space right after it).
     pub async fn resize_partition(
         &self,
         peer: SocketAddr,
@@ -116,14 +128,11 @@ impl UnitControl {
         size_mib: u32,
     ) -> Result<(), ControlError> {
         let what = format!("resizing partition {index} to {size_mib} MiB");
-        let s = self.session(peer, &what).await?;
-        s.set(&[VarBind::new(
+        let binding = VarBind::new(
             mib::DVSAN_VOLUME_SIZE.instance(&[index]),
             Value::Gauge32(size_mib),
-        )])
-        .await
-        .map_err(|e| fail(peer, &what, e))?;
-        Ok(())
+        );
+        self.set_one(peer, &what, binding).await
     }
 
     /// Deletes partition `index` (and its access entries).
@@ -133,14 +142,11 @@ impl UnitControl {
         index: u32,
     ) -> Result<(), ControlError> {
         let what = format!("deleting partition {index}");
-        let s = self.session(peer, &what).await?;
-        s.set(&[VarBind::new(
+        let binding = VarBind::new(
             mib::DVSAN_VOLUME_ROW_STATUS.instance(&[index]),
             Value::Integer(DESTROY),
-        )])
-        .await
-        .map_err(|e| fail(peer, &what, e))?;
-        Ok(())
+        );
+        self.set_one(peer, &what, binding).await
     }
 
     /// Grants `client` (address or CIDR) read-write access to partition
@@ -246,14 +252,11 @@ impl UnitControl {
     /// partitions).
     pub async fn destroy_group(&self, peer: SocketAddr, index: u32) -> Result<(), ControlError> {
         let what = format!("deleting RAID group {index}");
-        let s = self.session(peer, &what).await?;
-        s.set(&[VarBind::new(
+        let binding = VarBind::new(
             mib::DVSAN_RAID_GROUP_ROW_STATUS.instance(&[index]),
             Value::Integer(DESTROY),
-        )])
-        .await
-        .map_err(|e| fail(peer, &what, e))?;
-        Ok(())
+        );
+        self.set_one(peer, &what, binding).await
     }
 }
 
