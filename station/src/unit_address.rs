@@ -25,10 +25,12 @@ pub struct ResolveError {
     pub reason: String,
 }
 
-/// Resolves unit endpoints.
-#[derive(Clone)]
+/// Resolves unit endpoints. The resolver (which reads the system's
+/// configuration files) is made off the reactor at the first name that
+/// needs it; addresses never need it.
+#[derive(Clone, Default)]
 pub struct UnitResolver {
-    resolver: Arc<TokioResolver>,
+    resolver: Arc<tokio::sync::OnceCell<TokioResolver>>,
 }
 
 impl std::fmt::Debug for UnitResolver {
@@ -37,25 +39,27 @@ impl std::fmt::Debug for UnitResolver {
     }
 }
 
+/// A resolver over the system's configuration (`/etc/resolv.conf` and
+/// `/etc/hosts`); with no usable configuration, over none (names then fail
+/// with a clear error).
+fn system_resolver() -> TokioResolver {
+    let (config, mut options) = read_system_conf().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no system DNS configuration; unit names will not resolve");
+        (ResolverConfig::default(), ResolverOpts::default())
+    });
+    options.timeout = Duration::from_secs(1);
+    options.attempts = 2;
+    options.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+        .expect("a resolver from a parsed configuration")
+}
+
 impl UnitResolver {
-    /// A resolver over the system's configuration (`/etc/resolv.conf` and
-    /// `/etc/hosts`); with no usable configuration, over none (addresses
-    /// still work, names fail with a clear error).
+    /// A resolver over the system's configuration, made when first needed.
     pub fn system() -> Self {
-        let (config, mut options) = read_system_conf().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "no system DNS configuration; unit names will not resolve");
-            (ResolverConfig::default(), ResolverOpts::default())
-        });
-        options.timeout = Duration::from_secs(1);
-        options.attempts = 2;
-        options.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .expect("a resolver from a parsed configuration");
-        UnitResolver {
-            resolver: Arc::new(resolver),
-        }
+        UnitResolver::default()
     }
 
     /// The address of `endpoint` (`ADDR:PORT` or `NAME:PORT`).
@@ -69,7 +73,15 @@ impl UnitResolver {
         };
         let (host, port) = split_host_port(endpoint)
             .ok_or_else(|| fail("not ADDRESS:PORT or NAME:PORT".into()))?;
-        let lookup = tokio::time::timeout(LOOKUP_DEADLINE, self.resolver.lookup_ip(host))
+        let resolver = self
+            .resolver
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(system_resolver)
+                    .await
+                    .map_err(|e| fail(format!("making the resolver: {e}")))
+            })
+            .await?;
+        let lookup = tokio::time::timeout(LOOKUP_DEADLINE, resolver.lookup_ip(host))
             .await
             .map_err(|_| fail(format!("no DNS answer in {LOOKUP_DEADLINE:?}")))?
             .map_err(|e| fail(e.to_string()))?;
