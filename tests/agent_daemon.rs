@@ -19,14 +19,10 @@ use std::time::Duration;
 
 use dvsan_snmp::{EngineIdentity, ReceiverConfig, TrapReceiver, UsmUser};
 use net_snmp::{NetSnmp, V3_AUTH, V3_PRIV, V3_USER, repo_path, require_tool, stderr, stdout};
-use support::agent_process::{AgentProcess, AgentSpec, dvsan, v3_run, wait_until};
-
-/// DVSAN-MIB's objects (dvsanObjects), numerically.
-const OBJECTS: &str = "1.3.6.1.4.1.8072.9999.9999.1.1";
-
-fn oid(table: u32, column: u32, index: &str) -> String {
-    format!("{OBJECTS}.{table}.1.{column}.{index}")
-}
+use support::agent_process::{
+    AgentProcess, AgentSpec, OBJECTS, dvsan, make_group, make_volume, oid, open_to_loopback,
+    set_ok, v3_run, wait_until,
+};
 
 /// The -M argument for DVSAN-MIB and the IETF modules it imports.
 fn mib_dirs() -> String {
@@ -35,16 +31,6 @@ fn mib_dirs() -> String {
 
 fn set(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) -> std::process::Output {
     v3_run(tools, "snmpset", agent, args)
-}
-
-fn set_ok(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) {
-    let out = set(tools, agent, args);
-    assert!(
-        out.status.success(),
-        "snmpset {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
 }
 
 fn walk(tools: &NetSnmp, agent: &AgentProcess, mibs: &str) -> String {
@@ -76,58 +62,10 @@ fn qemu_io(agent: &AgentProcess, export: &str, command: &str) -> std::process::O
 /// Creates group 1 over disks 1–3, volumes vol1 and vol2, and gives
 /// 127.0.0.1 access to vol1.
 fn configure(tools: &NetSnmp, agent: &AgentProcess, level: u32) {
-    let level = level.to_string();
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(3, 2, "1"),
-            "s",
-            "r5",
-            &oid(3, 3, "1"),
-            "i",
-            &level,
-            &oid(3, 6, "1"),
-            "s",
-            "1,2,3",
-            &oid(3, 11, "1"),
-            "i",
-            "4",
-        ],
-    );
-    for (i, name) in [(1, "vol1"), (2, "vol2")] {
-        let i = i.to_string();
-        set_ok(
-            tools,
-            agent,
-            &[
-                &oid(4, 14, &i),
-                "i",
-                "4",
-                &oid(4, 2, &i),
-                "s",
-                name,
-                &oid(4, 4, &i),
-                "u",
-                "1",
-                &oid(4, 6, &i),
-                "u",
-                "16",
-            ],
-        );
-    }
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(5, 2, "1.1"),
-            "s",
-            "127.0.0.1",
-            &oid(5, 4, "1.1"),
-            "i",
-            "4",
-        ],
-    );
+    make_group(tools, agent, level);
+    make_volume(tools, agent, 1, "vol1", 16);
+    make_volume(tools, agent, 2, "vol2", 16);
+    open_to_loopback(tools, agent, 1);
 }
 
 #[test]

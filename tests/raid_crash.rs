@@ -17,81 +17,22 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dvsan_nbd::Client;
-use net_snmp::{NetSnmp, stderr, stdout};
-use support::agent_process::{AgentProcess, AgentSpec, v3_run};
+use net_snmp::{NetSnmp, stdout};
+use support::agent_process::{
+    AgentProcess, AgentSpec, make_group, make_volume, oid, open_to_loopback, v3_run,
+};
 
-/// DVSAN-MIB's objects (dvsanObjects), numerically.
-const OBJECTS: &str = "1.3.6.1.4.1.8072.9999.9999.1.1";
 const BLOCK: usize = 4096;
 /// The volume: 16 MiB.
 const SIZE: usize = 16 << 20;
 const BLOCKS: usize = SIZE / BLOCK;
 
-fn oid(table: u32, column: u32, index: &str) -> String {
-    format!("{OBJECTS}.{table}.1.{column}.{index}")
-}
-
-fn set_ok(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) {
-    let out = v3_run(tools, "snmpset", agent, args);
-    assert!(
-        out.status.success(),
-        "snmpset {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
 /// RAID 5 group 1 over disks 1–3 and volume "crash" of 16 MiB, open to
 /// 127.0.0.1.
 fn configure(tools: &NetSnmp, agent: &AgentProcess) {
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(3, 2, "1"),
-            "s",
-            "r5",
-            &oid(3, 3, "1"),
-            "i",
-            "5",
-            &oid(3, 6, "1"),
-            "s",
-            "1,2,3",
-            &oid(3, 11, "1"),
-            "i",
-            "4",
-        ],
-    );
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(4, 14, "1"),
-            "i",
-            "4",
-            &oid(4, 2, "1"),
-            "s",
-            "crash",
-            &oid(4, 4, "1"),
-            "u",
-            "1",
-            &oid(4, 6, "1"),
-            "u",
-            "16",
-        ],
-    );
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(5, 2, "1.1"),
-            "s",
-            "127.0.0.1",
-            &oid(5, 4, "1.1"),
-            "i",
-            "4",
-        ],
-    );
+    make_group(tools, agent, 5);
+    make_volume(tools, agent, 1, "crash", 16);
+    open_to_loopback(tools, agent, 1);
 }
 
 /// dvsanRaidGroupState.1 and dvsanRaidGroupRebuildProgress.1.

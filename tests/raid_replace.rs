@@ -23,20 +23,16 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use net_snmp::{NetSnmp, V3_AUTH, V3_PRIV, repo_path, require_tool, stderr, stdout};
-use support::agent_process::{AgentProcess, AgentSpec, dvsan, v3_run, wait_until};
+use support::agent_process::{
+    AgentProcess, AgentSpec, OBJECTS, dvsan, make_group, make_volume, oid, open_to_loopback,
+    set_ok, v3_run, wait_until,
+};
 
-/// DVSAN-MIB's objects (dvsanObjects), numerically.
-const OBJECTS: &str = "1.3.6.1.4.1.8072.9999.9999.1.1";
 /// dvsanRaidDegraded and dvsanRaidRebuilt, as snmptrapd logs them.
 const RAID_DEGRADED: &str = ".1.3.6.1.4.1.8072.9999.9999.1.0.2";
 const RAID_REBUILT: &str = ".1.3.6.1.4.1.8072.9999.9999.1.0.3";
 /// The volume: 32 MiB.
 const VOLUME_MIB: u32 = 32;
-
-/// A column instance: `table` under dvsanObjects, `column` of its entry.
-fn oid(table: u32, column: u32, index: &str) -> String {
-    format!("{OBJECTS}.{table}.1.{column}.{index}")
-}
 
 /// Runs a net-snmp tool with DVSAN-MIB loaded, so objects go by name.
 fn named(tools: &NetSnmp, tool: &str, agent: &AgentProcess, args: &[&str]) -> Output {
@@ -47,16 +43,6 @@ fn named(tools: &NetSnmp, tool: &str, agent: &AgentProcess, args: &[&str]) -> Ou
         .arg(agent.snmp_peer())
         .args(args);
     net_snmp::run_bounded(cmd, Duration::from_secs(30))
-}
-
-fn set_ok(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) {
-    let out = v3_run(tools, "snmpset", agent, args);
-    assert!(
-        out.status.success(),
-        "snmpset {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
 }
 
 /// A SET the agent must refuse with `error`.
@@ -104,54 +90,9 @@ fn reads_back(agent: &AgentProcess, pattern: u8) {
 /// RAID 5 group 1 over disks 1–3, volume "data" in it, open to 127.0.0.1,
 /// written full of `pattern`.
 fn configure(tools: &NetSnmp, agent: &AgentProcess, pattern: u8) {
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(3, 2, "1"),
-            "s",
-            "r5",
-            &oid(3, 3, "1"),
-            "i",
-            "5",
-            &oid(3, 6, "1"),
-            "s",
-            "1,2,3",
-            &oid(3, 11, "1"),
-            "i",
-            "4",
-        ],
-    );
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(4, 14, "1"),
-            "i",
-            "4",
-            &oid(4, 2, "1"),
-            "s",
-            "data",
-            &oid(4, 4, "1"),
-            "u",
-            "1",
-            &oid(4, 6, "1"),
-            "u",
-            &VOLUME_MIB.to_string(),
-        ],
-    );
-    set_ok(
-        tools,
-        agent,
-        &[
-            &oid(5, 2, "1.1"),
-            "s",
-            "127.0.0.1",
-            &oid(5, 4, "1.1"),
-            "i",
-            "4",
-        ],
-    );
+    make_group(tools, agent, 5);
+    make_volume(tools, agent, 1, "data", VOLUME_MIB);
+    open_to_loopback(tools, agent, 1);
     let out = qemu_io(agent, &format!("write -P {pattern:#x} 0 {VOLUME_MIB}M"));
     assert!(out.status.success(), "qemu-io write: {}", stderr(&out));
     let out = qemu_io(agent, "flush");

@@ -180,3 +180,85 @@ pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// DVSAN-MIB's objects (dvsanObjects), numerically.
+pub const OBJECTS: &str = "1.3.6.1.4.1.8072.9999.9999.1.1";
+
+/// Column `column` of DVSAN-MIB table `table`, row `index`.
+pub fn oid(table: u32, column: u32, index: &str) -> String {
+    format!("{OBJECTS}.{table}.1.{column}.{index}")
+}
+
+/// An snmpset as the test's v3 user that must succeed.
+pub fn set_ok(tools: &NetSnmp, agent: &AgentProcess, args: &[&str]) {
+    let out = v3_run(tools, "snmpset", agent, args);
+    assert!(
+        out.status.success(),
+        "snmpset {args:?} failed: {}{}",
+        crate::net_snmp::stdout(&out),
+        crate::net_snmp::stderr(&out)
+    );
+}
+
+/// RAID group 1, named "r5", of DvsanRaidLevel `level` over disks 1–3.
+pub fn make_group(tools: &NetSnmp, agent: &AgentProcess, level: u32) {
+    let level = level.to_string();
+    set_ok(
+        tools,
+        agent,
+        &[
+            &oid(3, 2, "1"),
+            "s",
+            "r5",
+            &oid(3, 3, "1"),
+            "i",
+            &level,
+            &oid(3, 6, "1"),
+            "s",
+            "1,2,3",
+            &oid(3, 11, "1"),
+            "i",
+            "4",
+        ],
+    );
+}
+
+/// Volume `index` named `name`, `size_mib` MiB in group 1.
+pub fn make_volume(tools: &NetSnmp, agent: &AgentProcess, index: u32, name: &str, size_mib: u32) {
+    let (i, size) = (index.to_string(), size_mib.to_string());
+    set_ok(
+        tools,
+        agent,
+        &[
+            &oid(4, 14, &i),
+            "i",
+            "4",
+            &oid(4, 2, &i),
+            "s",
+            name,
+            &oid(4, 4, &i),
+            "u",
+            "1",
+            &oid(4, 6, &i),
+            "u",
+            &size,
+        ],
+    );
+}
+
+/// Access entry 1 of volume `index`: 127.0.0.1.
+pub fn open_to_loopback(tools: &NetSnmp, agent: &AgentProcess, index: u32) {
+    let row = format!("{index}.1");
+    set_ok(
+        tools,
+        agent,
+        &[
+            &oid(5, 2, &row),
+            "s",
+            "127.0.0.1",
+            &oid(5, 4, &row),
+            "i",
+            "4",
+        ],
+    );
+}
