@@ -3,41 +3,23 @@
 //! `nbd://` URIs the station hands out; nbdinfo, qemu-io and nbdcopy use
 //! the local endpoint it serves, over TCP and a Unix socket.
 
+#[path = "../nbd/tests/tools/mod.rs"]
+mod tools;
 #[path = "../nbd/tests/units/mod.rs"]
 mod units;
 #[path = "../src/volume_attach.rs"]
 mod volume_attach;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dvsan_nbd::RemoteAddr;
 use tokio::sync::oneshot;
+use tools::run_ok;
 use units::{Server, Transport, Unit, free_port};
 use volume_attach::{AttachListen, RemoteExtent, attach};
 
 const MIB: u64 = 1 << 20;
-
-/// Runs a tool under coreutils' `timeout`, so a hang fails the test.
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .args(["-k", "5", "120", cmd])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
-}
-
-fn run_ok(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The extent as the station describes it.
 fn extent(u: &Unit) -> RemoteExtent {

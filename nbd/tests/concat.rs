@@ -5,11 +5,11 @@
 //! file holds, and on a unit that dies and comes back.
 
 mod common;
+mod tools;
 mod units;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,32 +21,10 @@ use dvsan_nbd::{
     StaticRegistry,
 };
 use tokio::sync::oneshot;
+use tools::{run, run_ok};
 use units::{Server, Transport, Unit};
 
 const MIB: u64 = 1 << 20;
-/// Bound on every external tool run.
-const TOOL_TIMEOUT_SECS: &str = "120";
-
-/// Runs a tool under coreutils' `timeout`, so a hang fails the test.
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .args(["-k", "5", TOOL_TIMEOUT_SECS, cmd])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
-}
-
-fn run_ok(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The concat export served on 127.0.0.1 (free port) as `vol`, on a
 /// runtime thread of its own so tests can run blocking tools against it.
 struct Attached {

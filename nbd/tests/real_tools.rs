@@ -2,28 +2,10 @@
 //! nbdcopy, each checked on what it reports and on the bytes it moves.
 
 mod common;
-
-use std::process::{Command, Output};
+mod tools;
 
 use common::{TestServer, pseudo_random};
-
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
-}
-
-fn run_ok(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use tools::{run, run_ok};
 
 #[test]
 fn qemu_img_info_reports_the_size() {
