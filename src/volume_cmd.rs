@@ -292,8 +292,7 @@ fn print_volume(v: &VolumeView) {
     }
 }
 
-#[allow(clippy::ptr_arg)] // called through emit::<Vec<_>>
-fn print_volumes(vs: &Vec<VolumeView>) {
+fn print_volumes(vs: &[VolumeView]) {
     let rows: Vec<Vec<String>> = vs
         .iter()
         .map(|v| {
@@ -354,7 +353,7 @@ pub async fn run_volume(args: VolumeArgs) -> anyhow::Result<()> {
         VolumeCommand::List => {
             let vs: Vec<VolumeView> =
                 blocking(move || api.get("listing volumes", "/volumes")).await?;
-            emit(json, &vs, print_volumes)
+            emit(json, &vs, |vs| print_volumes(vs))
         }
         VolumeCommand::Show { name } => {
             let path = format!("/volumes/{}", segment(&name));
