@@ -60,6 +60,13 @@ pub struct Disk {
     /// dirty pages as `fdatasync` of the whole file would (md writes its
     /// bitmap the same way, alone).
     dsync: File,
+    /// The same file again, advised for random access: the small reads a
+    /// parity update makes of what it is about to overwrite go through it,
+    /// so they fetch what they ask for and no read-ahead, while sequential
+    /// reads through `file` keep theirs (read-ahead state is per open
+    /// file). Without it a sequential RAID 5 write that reads one chunk to
+    /// update a stripe's parity pulls in the next megabytes too.
+    exact: File,
     size: u64,
     superblock: Superblock,
     /// Out of service: an I/O error was seen, or the metadata says so. RAID
@@ -72,23 +79,39 @@ pub struct Disk {
 /// Linux's EIO.
 const EIO: i32 = 5;
 
-/// `path` opened again for durable writes, checked to be the same file as
+/// `path` opened again with `options`, checked to be the same file as
 /// `file`.
-fn open_dsync(path: &Path, file: &File) -> Result<File, StorageError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let dsync = OpenOptions::new()
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::DSYNC.bits() as i32)
-        .open(path)
-        .map_err(io(path, "opening"))?;
+fn reopen(path: &Path, file: &File, options: &OpenOptions) -> Result<File, StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let again = options.open(path).map_err(io(path, "opening"))?;
     let id = |f: &File| f.metadata().map(|m| (m.dev(), m.ino()));
-    if id(file).map_err(io(path, "opening"))? != id(&dsync).map_err(io(path, "opening"))? {
+    if id(file).map_err(io(path, "opening"))? != id(&again).map_err(io(path, "opening"))? {
         return Err(StorageError::Invalid(format!(
             "{} was replaced while it was being opened",
             path.display()
         )));
     }
-    Ok(dsync)
+    Ok(again)
+}
+
+/// `path` opened again for durable writes (`Disk::dsync`).
+fn open_dsync(path: &Path, file: &File) -> Result<File, StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    reopen(
+        path,
+        file,
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::DSYNC.bits() as i32),
+    )
+}
+
+/// `path` opened again for reads without read-ahead (`Disk::exact`).
+fn open_exact(path: &Path, file: &File) -> Result<File, StorageError> {
+    let exact = reopen(path, file, OpenOptions::new().read(true))?;
+    // Advice only: a file system that ignores it still reads correctly.
+    let _ = rustix::fs::fadvise(&exact, 0, None, rustix::fs::Advice::Random);
+    Ok(exact)
 }
 
 fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StorageError {
@@ -149,6 +172,7 @@ impl Disk {
             path: path.to_path_buf(),
             size: size.max(current),
             dsync: open_dsync(path, &file)?,
+            exact: open_exact(path, &file)?,
             file,
             superblock,
             failed: AtomicBool::new(false),
@@ -191,6 +215,7 @@ impl Disk {
         Ok(Disk {
             path: path.to_path_buf(),
             dsync: open_dsync(path, &file)?,
+            exact: open_exact(path, &file)?,
             file,
             size,
             superblock,
@@ -254,6 +279,16 @@ impl Disk {
         self.check(offset, buf.len() as u64)?;
         self.alive("reading")?;
         self.file
+            .read_exact_at(buf, DATA_OFFSET + offset)
+            .map_err(io(&self.path, "reading"))
+    }
+
+    /// Reads as [`Disk::read_data`] but without read-ahead: for a small
+    /// read the caller will not follow with the next bytes.
+    pub fn read_data_exact(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        self.check(offset, buf.len() as u64)?;
+        self.alive("reading")?;
+        self.exact
             .read_exact_at(buf, DATA_OFFSET + offset)
             .map_err(io(&self.path, "reading"))
     }

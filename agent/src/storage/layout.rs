@@ -422,6 +422,20 @@ impl Members {
         self.io(m, |d| d.read_data(buf, offset))
     }
 
+    /// Reads as [`Members::read`], without read-ahead: what a parity
+    /// update reads of the chunks it is about to overwrite or combine.
+    pub(crate) fn read_exact(
+        &self,
+        m: usize,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<bool, StorageError> {
+        if offset + buf.len() as u64 > self.synced_to(m) {
+            return Ok(false);
+        }
+        self.io(m, |d| d.read_data_exact(buf, offset))
+    }
+
     /// Writes to member `m`'s data area, up to where it is rebuilt (a
     /// rebuild writes the rest later); `Ok(false)` if it is lost or the
     /// range is not rebuilt yet.

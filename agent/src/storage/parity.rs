@@ -262,6 +262,18 @@ impl Parity {
         Ok(self.members.read(m, &mut buf, offset)?.then_some(buf))
     }
 
+    /// As [`Parity::read_member`], without read-ahead: what a partial-stripe
+    /// write reads of the old column.
+    fn read_member_exact(
+        &self,
+        m: usize,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut buf = vec![0u8; len];
+        Ok(self.members.read_exact(m, &mut buf, offset)?.then_some(buf))
+    }
+
     /// The data chunks of stripe `s` over `[lo, hi)` within the chunk, lost
     /// ones rebuilt from parity. Call with the stripe locked.
     ///
@@ -434,16 +446,16 @@ impl Parity {
         let mut deltas = Vec::with_capacity(pieces.len());
         for p in pieces {
             let at = base + p.start as u64;
-            let Some(mut old) = self.read_member(self.data_member(s, p.j), at, p.len)? else {
+            let Some(mut old) = self.read_member_exact(self.data_member(s, p.j), at, p.len)? else {
                 return Ok(false);
             };
             gf256::xor_into(&mut old, &buf[p.pos..p.pos + p.len]);
             deltas.push(old);
         }
         let at = base + lo as u64;
-        let mut pbuf = self.read_member(self.p_member(s), at, hi - lo)?;
+        let mut pbuf = self.read_member_exact(self.p_member(s), at, hi - lo)?;
         let mut qbuf = match self.q_member(s) {
-            Some(qm) => self.read_member(qm, at, hi - lo)?,
+            Some(qm) => self.read_member_exact(qm, at, hi - lo)?,
             None => None,
         };
         for (p, delta) in pieces.iter().zip(&deltas) {
@@ -508,7 +520,7 @@ impl Parity {
         let mut data = vec![vec![0u8; len]; k];
         let mut whole = true;
         for (j, d) in data.iter_mut().enumerate() {
-            if !covered[j] && !self.members.read(self.data_member(s, j), d, at)? {
+            if !covered[j] && !self.members.read_exact(self.data_member(s, j), d, at)? {
                 whole = false;
                 break;
             }
