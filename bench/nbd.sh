@@ -3,7 +3,9 @@
 # `nbdkit file` and `qemu-nbd`, side by side on the same 1 GiB backing file;
 # and a real SAN unit (`dvsan agent`, a linear group on one file of its own,
 # a 1 GiB volume made by snmpset), whose export goes through the storage
-# engine (allocation map, member I/O) as clients see it.
+# engine (allocation map, member I/O) as clients see it. The unit's volume
+# is written in full once before the rows (that first write is timed and
+# printed on its own), as the peers' file was.
 #
 #   seq write / seq read : nbdcopy of 1 GiB (file -> export, export -> null:)
 #   rand read / write    : fio's nbd engine, 4 KiB blocks, queue depth 32
@@ -13,16 +15,15 @@
 #
 # All three servers serve the same file at once and get the same client
 # with the same flags (nbdcopy picks its connection count from each
-# server's CAN_MULTI_CONN; fio uses one connection). The page cache is warm
-# for all alike (the file was just written), and dirty pages are synced
-# before every measurement, so no server pays for the writeback of the
-# previous one's writes (or of the copy that made the file). Needs: nbdcopy (libnbd-bin), nbdkit,
+# server's CAN_MULTI_CONN; fio uses one connection). Every measurement
+# starts from the same page cache state (see same_start). Needs: nbdcopy (libnbd-bin), nbdkit,
 # qemu-nbd (qemu-utils), fio, python3. Everything listens on 127.0.0.1 only
 # and every run is bounded in time.
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-1024}
-FIO_SECS=${FIO_SECS:-8}
+FIO_SECS=${FIO_SECS:-5}
+ROUNDS=${ROUNDS:-3}
 DIR=${BENCH_DIR:-/tmp/nbd-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-nbd}
@@ -87,6 +88,19 @@ for port in $P_DVSAN $P_NBDKIT $P_QEMU $P_UNIT; do
   nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null
 done
 
+# Every measurement starts from the same state of its backing file: no
+# dirty pages (synced, so nobody pays for the previous run's writeback),
+# then dropped from the page cache and read back in whole. How a file's
+# pages came into the cache matters to the kernel (pages written in large
+# pieces make later 4 KiB writes into them several times slower than pages
+# written 4 KiB at a time), so without this each server would inherit the
+# page cache the one before it left.
+same_start() {
+  sync
+  python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$1"
+  cat "$1" > /dev/null
+}
+
 now() { date +%s.%N; }
 mbps() { python3 -c "print(f'{$SIZE_MB / ($2 - $1):.0f}')"; }
 
@@ -100,14 +114,33 @@ rand() {
     python3 -c "import json,sys; s=sys.stdin.read(); j=json.loads(s[s.index('{'):])['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
 }
 
+# The peers serve a file that was just written in full; the unit's volume
+# is new, and a new volume's first writes also allocate the unit's sparse
+# file and fill in its allocation map. Timed once here, on its own, then
+# the volume is in the same state as the peers' file for the rows below.
+sync; FRESH=$(seq_write "$P_UNIT")
+
 printf '%-22s %10s %10s %10s %8s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio unit ratio
+# Each row measures every server ROUNDS times, the order rotating from
+# round to round, and takes each server's median: on a small shared
+# machine one run of one server can be off by a third either way.
+median() { python3 -c "import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))" "$@"; }
 row() {
   local name=$1 unit=$2; shift 2
+  local -a names=(d k q u) ports=("$P_DVSAN" "$P_NBDKIT" "$P_QEMU" "$P_UNIT")
+  local -a files=("$DISK" "$DISK" "$DISK" "$DIR/unit.img")
+  local -A got=()
+  local r i j
+  for r in $(seq 0 $((ROUNDS - 1))); do
+    for j in 0 1 2 3; do
+      i=$(((j + r) % 4))
+      same_start "${files[$i]}"
+      got[${names[$i]}]+=" $("$@" "${ports[$i]}")"
+    done
+  done
   local d k q u
-  sync; d=$("$@" "$P_DVSAN")
-  sync; k=$("$@" "$P_NBDKIT")
-  sync; q=$("$@" "$P_QEMU")
-  sync; u=$("$@" "$P_UNIT")
+  # shellcheck disable=SC2086 # word splitting of the lists is wanted
+  d=$(median ${got[d]}); k=$(median ${got[k]}); q=$(median ${got[q]}); u=$(median ${got[u]})
   local ratio uratio
   ratio=$(python3 -c "print(f'{$d / max($k, $q):.2f}x')")
   uratio=$(python3 -c "print(f'{$u / max($k, $q):.2f}x')")
@@ -117,5 +150,6 @@ row "seq write ${SIZE_MB}M" MB/s seq_write
 row "seq read ${SIZE_MB}M" MB/s seq_read
 row "rand read 4k qd32" IOPS rand randread
 row "rand write 4k qd32" IOPS rand randwrite
+echo "unit, first write of the new volume (seq write, sparse file): $FRESH MB/s"
 echo "dvsan server peak RSS: $(grep VmHWM /proc/$DVSAN_PID/status | awk '{print $2, $3}')"
 echo "dvsan unit (agent) peak RSS: $(grep VmHWM /proc/$UNIT_PID/status | awk '{print $2, $3}')"

@@ -1,11 +1,24 @@
 //! The transmission phase on a blocking socket (TCP or Unix), served the
 //! way nbdkit serves it: a fixed set of worker threads per connection,
-//! each taking the next request off the socket under the read lock,
+//! each taking the next request off the socket under the read lock and
 //! running it against the export (`pread` straight into the reply's data
-//! buffer) and sending the reply, header and data in one vectored write,
-//! under the write lock. Replies go out in completion order. A request
-//! never changes thread, so it costs its own syscalls and nothing more: no
-//! task spawned, no channel, no other thread woken to send it.
+//! buffer). Replies go out in completion order. A request never changes
+//! thread on its way in, and no thread is ever woken to send a reply: no
+//! task spawned, no channel.
+//!
+//! Small replies are combined: a finished worker puts its reply in the
+//! outbox and tries the socket's write lock; if it gets it, it sends
+//! everything the outbox holds (header and data of each reply) in one
+//! vectored write, and again until the outbox is empty; if another worker
+//! holds the lock, it goes back to work at once and the holder takes its
+//! reply along. Under load one `writev` carries many small replies, where
+//! one per reply would cost a full trip through the TCP stack each (on
+//! loopback, the receiver's side too). A worker with a big reply (READ
+//! data of [`WAIT_FOR_SEND`] bytes or more) waits for the write lock and
+//! sends it itself (with any small ones queued): the copy into the socket
+//! dominates there anyway, and workers running ahead would only fill
+//! memory with reply buffers that have long left the CPU cache by the
+//! time they are sent.
 //!
 //! Reading is buffered: one `recv` brings in as many requests as the client
 //! has queued, and the next workers take theirs from the buffer without a
@@ -17,11 +30,12 @@
 //! its share waits holding the read lock, so nothing more is read and TCP
 //! pushes back on the client.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
 use bytes::BytesMut;
 use tokio::sync::{mpsc, watch};
@@ -41,9 +55,25 @@ use crate::transmission::{
 pub(crate) const WORKERS: usize = 16;
 /// Socket read buffer: room for many queued requests per `recv`.
 const READ_BUFFER: usize = 256 * 1024;
+/// Most bytes one `recv` into the read buffer asks for: enough for a few
+/// hundred queued requests, or eight 4 KiB writes, while a big WRITE's
+/// payload is mostly read straight into the worker's buffer rather than
+/// through this one (a copy more).
+const FILL: usize = 32 * 1024;
 /// A worker keeps buffers up to this size for its next request; larger
 /// ones (big requests are rare) are freed after use.
 const KEEP_BUFFER: usize = 1 << 20;
+/// Most replies one vectored write carries (two slices each, well under
+/// the kernel's limit of 1024).
+const BATCH: usize = 128;
+/// Most reply bytes one vectored write carries (beyond its first reply):
+/// combining saves a syscall per reply, which matters for small ones; big
+/// ones go a few at a time, so that their buffers and budget come back
+/// as soon as each is on the wire.
+const BATCH_BYTES: usize = 128 * 1024;
+/// Replies with this much data or more are waited for (see the module
+/// doc).
+const WAIT_FOR_SEND: usize = 64 * 1024;
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
@@ -89,6 +119,19 @@ struct Input {
     closed: bool,
 }
 
+/// Small replies waiting for the wire.
+struct Outbox {
+    /// Each with the budget it returns once sent, in the order queued.
+    queue: VecDeque<(Reply, u32)>,
+    /// A write failed: nothing more goes out.
+    broken: bool,
+}
+
+/// Bytes a reply puts on the wire.
+fn reply_bytes(reply: &Reply) -> usize {
+    reply.head.len() + reply.data.as_ref().map_or(0, Vec::len)
+}
+
 /// Units of [`BUDGET_UNIT_SHIFT`] bytes that payloads in flight may hold.
 struct Budget {
     free: Mutex<u32>,
@@ -105,6 +148,9 @@ impl Budget {
     }
 
     fn release(&self, n: u32) {
+        if n == 0 {
+            return;
+        }
         *self.free.lock().unwrap_or_else(|e| e.into_inner()) += n;
         self.returned.notify_all();
     }
@@ -115,7 +161,9 @@ struct Shared<S> {
     session: Session,
     size: u64,
     input: Mutex<Input>,
+    /// The write lock: held while writing to the socket.
     output: Mutex<()>,
+    outbox: Mutex<Outbox>,
     budget: Budget,
     /// Set by the server's shutdown: read nothing more.
     stopping: AtomicBool,
@@ -162,7 +210,8 @@ impl<S: BlockingSocket> Shared<S> {
                 }
             }
             let n = loop {
-                match self.socket.read_some(&mut input.buf[input.end..]) {
+                let room = (input.end + FILL.max(want)).min(input.buf.len());
+                match self.socket.read_some(&mut input.buf[input.end..room]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     r => break r?,
                 }
@@ -218,16 +267,19 @@ impl<S: BlockingSocket> Shared<S> {
         if req.cmd == NBD_CMD_WRITE {
             // Read even a refused write's payload: the stream must stay in
             // step.
+            // The payload goes to `payload[..len]`; the buffer only grows
+            // (zeroed once), so a kept buffer is not cleared per request.
             let len = req.len as usize;
-            payload.clear();
+            if payload.len() < len {
+                payload.resize(len, 0);
+            }
             let buffered = (input.end - input.start).min(len);
-            payload.extend_from_slice(&input.buf[input.start..input.start + buffered]);
+            payload[..buffered].copy_from_slice(&input.buf[input.start..input.start + buffered]);
             input.start += buffered;
             if buffered < len {
-                payload.resize(len, 0);
                 let mut at = buffered;
                 while at < len {
-                    match self.socket.read_some(&mut payload[at..]) {
+                    match self.socket.read_some(&mut payload[at..len]) {
                         Ok(0) => {
                             self.budget.release(cost);
                             return Err(Error::Truncated);
@@ -260,16 +312,112 @@ impl<S: BlockingSocket> Shared<S> {
         Ok(Next::Request(req, cost))
     }
 
-    /// Sends one reply under the write lock.
-    fn send(&self, reply: &Reply) -> io::Result<()> {
-        let mut slices = [IoSlice::new(&reply.head), IoSlice::new(&[])];
-        let mut count = 1;
-        if let Some(d) = reply.data.as_deref().filter(|d| !d.is_empty()) {
-            slices[1] = IoSlice::new(d);
-            count = 2;
+    fn lock_outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `reply` (holding `cost` of the budget). A small one goes to the
+    /// outbox and is sent now only if nobody holds the write lock (whoever
+    /// does takes it along); a big one waits for the write lock. `Err`:
+    /// the socket failed (now or before); the connection is over.
+    fn send(&self, reply: Reply, cost: u32) -> io::Result<()> {
+        let big = reply
+            .data
+            .as_ref()
+            .is_some_and(|d| d.len() >= WAIT_FOR_SEND);
+        if big {
+            let wire = self.output.lock().unwrap_or_else(|e| e.into_inner());
+            return self.send_locked(wire, Some((reply, cost)));
         }
-        let mut slices = &mut slices[..count];
-        let _out = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut outbox = self.lock_outbox();
+            if outbox.broken {
+                drop(outbox);
+                drop(reply);
+                self.budget.release(cost);
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            outbox.queue.push_back((reply, cost));
+        }
+        match self.output.try_lock() {
+            Ok(wire) => self.send_locked(wire, None),
+            Err(TryLockError::Poisoned(e)) => self.send_locked(e.into_inner(), None),
+            // The holder sends it.
+            Err(TryLockError::WouldBlock) => Ok(()),
+        }
+    }
+
+    /// Holding the write lock: sends `own` and whatever the outbox holds,
+    /// in batches, until the outbox is empty; then lets go of the lock and
+    /// takes it again if a reply was queued meanwhile (its worker found the
+    /// lock held and left the reply to the holder).
+    fn send_locked<'a>(
+        &'a self,
+        mut wire: MutexGuard<'a, ()>,
+        mut own: Option<(Reply, u32)>,
+    ) -> io::Result<()> {
+        let mut batch: Vec<(Reply, u32)> = Vec::new();
+        loop {
+            let mut bytes = 0;
+            if let Some(mine) = own.take() {
+                bytes += reply_bytes(&mine.0);
+                batch.push(mine);
+            }
+            {
+                let mut outbox = self.lock_outbox();
+                if outbox.broken {
+                    let cost: u32 = batch.drain(..).map(|(_, c)| c).sum();
+                    drop(outbox);
+                    self.budget.release(cost);
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                while let Some(next) = outbox.queue.front() {
+                    let more = reply_bytes(&next.0);
+                    if batch.len() >= BATCH || (!batch.is_empty() && bytes + more > BATCH_BYTES) {
+                        break;
+                    }
+                    bytes += more;
+                    batch.extend(outbox.queue.pop_front());
+                }
+            }
+            if batch.is_empty() {
+                drop(wire);
+                if self.lock_outbox().queue.is_empty() {
+                    return Ok(());
+                }
+                wire = match self.output.try_lock() {
+                    Ok(wire) => wire,
+                    Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                    Err(TryLockError::WouldBlock) => return Ok(()),
+                };
+                continue;
+            }
+            let sent = self.write_batch(&batch);
+            // Buffers back to their workers' pools, budget back.
+            let cost: u32 = batch.drain(..).map(|(_, c)| c).sum();
+            self.budget.release(cost);
+            if let Err(e) = sent {
+                let mut outbox = self.lock_outbox();
+                outbox.broken = true;
+                let cost: u32 = outbox.queue.drain(..).map(|(_, c)| c).sum();
+                drop(outbox);
+                self.budget.release(cost);
+                return Err(e);
+            }
+        }
+    }
+
+    /// Writes the replies, header and data of each, in as few vectored
+    /// writes as the socket takes.
+    fn write_batch(&self, batch: &[(Reply, u32)]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * batch.len());
+        for (reply, _) in batch {
+            slices.push(IoSlice::new(&reply.head));
+            if let Some(d) = reply.data.as_deref().filter(|d| !d.is_empty()) {
+                slices.push(IoSlice::new(d));
+            }
+        }
+        let mut slices = &mut slices[..];
         while !slices.is_empty() {
             match self.socket.write_some(slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -310,13 +458,14 @@ impl<S: BlockingSocket> Shared<S> {
             let Some(next) = next else { break };
             let sent = match next {
                 Next::Request(req, cost) => {
-                    let reply = execute(&*export, &stats, &pool, structured, &req, &payload);
-                    let sent = self.send(&reply);
-                    drop(reply);
-                    self.budget.release(cost);
-                    sent
+                    let data = match req.cmd {
+                        NBD_CMD_WRITE => &payload[..req.len as usize],
+                        _ => &[],
+                    };
+                    let reply = execute(&*export, &stats, &pool, structured, &req, data);
+                    self.send(reply, cost)
                 }
-                Next::Refused(reply) => self.send(&reply),
+                Next::Refused(reply) => self.send(reply, 0),
                 Next::Closed => break,
             };
             if payload.capacity() > KEEP_BUFFER {
@@ -356,6 +505,10 @@ pub(crate) async fn run<S: BlockingSocket>(
             closed: false,
         }),
         output: Mutex::new(()),
+        outbox: Mutex::new(Outbox {
+            queue: VecDeque::with_capacity(WORKERS),
+            broken: false,
+        }),
         budget: Budget {
             free: Mutex::new(BUDGET_UNITS),
             returned: Condvar::new(),

@@ -114,9 +114,13 @@ fn open_exact(path: &Path, file: &File) -> Result<File, StorageError> {
     Ok(exact)
 }
 
-fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StorageError {
-    let context = format!("{what} {}", path.display());
-    move |source| StorageError::Io { context, source }
+/// The error for a failed I/O on `path`, formatted only when there is one
+/// (this sits on every read and write).
+fn io<'a>(path: &'a Path, what: &'a str) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        context: format!("{what} {}", path.display()),
+        source,
+    }
 }
 
 impl Disk {
