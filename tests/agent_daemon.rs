@@ -150,6 +150,20 @@ fn a_unit_announces_itself_is_configured_by_snmpset_and_serves_its_volumes() {
         stdout(&out),
         stderr(&out)
     );
+    // TRIM and WRITE_ZEROES zero exactly their ranges.
+    for cmd in ["discard 1M 16k", "write -z 1040k 16k"] {
+        let out = qemu_io(&agent, "vol1", cmd);
+        assert!(out.status.success(), "qemu-io {cmd}: {}", stderr(&out));
+    }
+    for cmd in ["read -P 0 1M 32k", "read -P 0x5a 1056k 32k"] {
+        let out = qemu_io(&agent, "vol1", cmd);
+        assert!(
+            out.status.success() && !stdout(&out).contains("Pattern verification failed"),
+            "qemu-io {cmd}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
     let out = qemu_io(&agent, "vol2", "read 0 4k");
     assert!(
         !out.status.success(),

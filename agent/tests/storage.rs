@@ -118,6 +118,63 @@ fn a_new_volume_never_shows_a_previous_tenants_bytes() {
 }
 
 #[test]
+fn a_deleted_volume_still_held_by_a_client_no_longer_reads_or_writes_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = specs(dir.path(), 1, 6 * MIB);
+    let unit = Unit::create(&specs).unwrap();
+    unit.create_group(&linear(1, "g", &[1])).unwrap();
+    // An NBD connection holds the volume as this does.
+    let old = unit.create_volume(1, "old", 1, 4 * MIB).unwrap();
+    old.write(&vec![0xee; MIB as usize], 0).unwrap();
+    unit.delete_volume("old").unwrap();
+    let new = unit.create_volume(1, "new", 1, 4 * MIB).unwrap();
+    new.write(&vec![0x5a; MIB as usize], 0).unwrap();
+
+    let mut buf = vec![0u8; 4096];
+    let err = old.read(&mut buf, 0).unwrap_err();
+    assert!(err.to_string().contains("was deleted"), "{err}");
+    assert!(old.write(&[0xff; 4096], 0).is_err());
+    assert!(old.flush().is_err());
+    assert!(old.extents(0, MIB).is_err());
+    // The new tenant's bytes are untouched.
+    new.read(&mut buf, 0).unwrap();
+    assert!(buf.iter().all(|&b| b == 0x5a));
+}
+
+#[test]
+fn zeroing_punches_written_regions_and_leaves_fresh_ones_unwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = specs(dir.path(), 1, 8 * MIB);
+    let unit = Unit::create(&specs).unwrap();
+    unit.create_group(&linear(1, "g", &[1])).unwrap();
+    let v = unit.create_volume(1, "v", 1, 4 * MIB).unwrap();
+    v.write(&vec![0x77; 2 * MIB as usize], 0).unwrap();
+    // Zero the second half of region 0, all of region 1 and 2 (never
+    // written) and part of region 3.
+    v.zero(MIB / 2, 3 * MIB).unwrap();
+    let mut all = vec![0u8; 4 * MIB as usize];
+    v.read(&mut all, 0).unwrap();
+    assert!(all[..MIB as usize / 2].iter().all(|&b| b == 0x77));
+    assert!(all[MIB as usize / 2..].iter().all(|&b| b == 0));
+    // The never-written regions are still holes to block status.
+    let extents = v.extents(0, 4 * MIB).unwrap();
+    assert_eq!(extents.len(), 2, "{extents:?}");
+    assert_eq!(extents[0].length, 2 * MIB);
+    assert!(extents[0].flags.is_empty());
+    // And the member's file really has a hole where region 1 was zeroed.
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open(&specs[0].path).unwrap();
+    let data_start = 1 << 20; // dvsan's area on the disk
+    let vol_offset = unit.metadata().volumes[0].offset;
+    let hole_at = data_start + vol_offset + MIB;
+    let next_data = rustix::fs::seek(file.as_fd(), rustix::fs::SeekFrom::Data(hole_at));
+    assert!(
+        next_data.map_or(true, |d| d >= hole_at + MIB),
+        "region 1 still holds data: {next_data:?}"
+    );
+}
+
+#[test]
 fn a_torn_metadata_update_falls_back_to_the_previous_generation() {
     use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();

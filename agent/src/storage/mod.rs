@@ -966,10 +966,16 @@ impl Unit {
 
     /// Deletes a volume; its space is free at once (metadata only).
     pub fn delete_volume(&self, name: &str) -> Result<(), StorageError> {
-        self.open
+        let open = self
+            .open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        // Clients still connected to it get errors from now on, before its
+        // range can go to another volume.
+        if let Some(volume) = open {
+            volume.retire();
+        }
         self.core.update(|meta| {
             let before = meta.volumes.len();
             meta.volumes.retain(|v| v.name != name);

@@ -7,6 +7,12 @@
 //! previous tenant's bytes are never readable. The map is made durable at
 //! FLUSH (after the data), so every write acknowledged before a completed
 //! FLUSH survives a crash. The same map answers NBD `base:allocation`.
+//!
+//! A deleted volume is retired: a client still connected to it (the
+//! connection holds the volume) gets errors from then on, so its range,
+//! which a new volume may take, is never read or written through the old
+//! one. Every I/O holds the map's shared lock while it runs, and retiring
+//! takes it exclusively, so I/O already under way finishes first.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +49,8 @@ pub struct Volume {
     persisting: Mutex<()>,
     /// Its size in bytes (grows in place).
     size: AtomicU64,
+    /// Deleted: every I/O fails (set under the map's exclusive lock).
+    retired: AtomicBool,
 }
 
 impl Volume {
@@ -68,7 +76,27 @@ impl Volume {
             dirty: AtomicBool::new(false),
             persisting: Mutex::new(()),
             size: AtomicU64::new(size),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Ends all I/O through this volume (it is being deleted), once what is
+    /// under way has finished.
+    pub(crate) fn retire(&self) {
+        let _map = self.allocated.write().unwrap_or_else(|e| e.into_inner());
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// The map, shared, for one I/O: fails once the volume is retired.
+    fn bits_for_io(&self) -> Result<RwLockReadGuard<'_, Vec<AtomicBool>>, StorageError> {
+        let bits = self.bits();
+        if self.retired.load(Ordering::Acquire) {
+            return Err(StorageError::Io {
+                context: format!("volume {} was deleted", self.record.name),
+                source: io::Error::from_raw_os_error(rustix::io::Errno::SHUTDOWN.raw_os_error()),
+            });
+        }
+        Ok(bits)
     }
 
     /// The volume's index in the unit's volume table.
@@ -109,7 +137,7 @@ impl Volume {
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         let len = buf.len() as u64;
         self.check(offset, len)?;
-        let bits = self.bits();
+        let bits = self.bits_for_io()?;
         let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
         let mut pos = 0u64;
         while pos < len {
@@ -142,7 +170,7 @@ impl Volume {
         }
         let first = offset / REGION;
         let last = (offset + len - 1) / REGION;
-        let bits = self.bits();
+        let bits = self.bits_for_io()?;
         let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
         if !(first..=last).all(written) {
             let _fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
@@ -169,12 +197,40 @@ impl Volume {
                 self.dirty.store(true, Ordering::Release);
             }
         }
+        // The shared lock is held through the write: a retirement waits.
+        let written = self.layout.write(buf, self.record.offset + offset);
         drop(bits);
-        self.layout.write(buf, self.record.offset + offset)
+        written
+    }
+
+    /// Makes `[offset, offset + len)` read as zeros. Regions never written
+    /// already do and stay unwritten; in written ones the range is zeroed
+    /// by the group (a hole punched in each member's file where it can,
+    /// written zeros through parity for RAID 5 and 6).
+    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.check(offset, len)?;
+        let bits = self.bits_for_io()?;
+        let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            let state = written(at / REGION);
+            let mut run_end = (at / REGION + 1) * REGION;
+            while run_end < end && written(run_end / REGION) == state {
+                run_end += REGION;
+            }
+            let run_end = run_end.min(end);
+            if state {
+                self.layout.zero(self.record.offset + at, run_end - at)?;
+            }
+            at = run_end;
+        }
+        Ok(())
     }
 
     /// Makes every acknowledged write durable: data first, then the map.
     pub fn flush(&self) -> Result<(), StorageError> {
+        drop(self.bits_for_io()?);
         self.layout.sync()?;
         // Never held together with the map's lock in the other order: a
         // writer only reads `allocated` and stores to the atomic flag.
@@ -218,7 +274,7 @@ impl Volume {
     /// read as zeros.
     pub fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>, StorageError> {
         self.check(offset, len)?;
-        let bits = self.bits();
+        let bits = self.bits_for_io()?;
         let mut out: Vec<Extent> = Vec::new();
         let mut at = offset;
         while at < offset + len {
@@ -247,7 +303,9 @@ impl Export for Volume {
     fn flags(&self) -> ExportFlags {
         ExportFlags {
             read_only: false,
-            can_trim: false,
+            // TRIM zeroes: the range is punched out of the members' files
+            // like WRITE_ZEROES does.
+            can_trim: true,
             can_zero: true,
             fast_zero: false,
             // Every connection sees every other's writes (one map, one
@@ -277,28 +335,34 @@ impl Export for Volume {
         Ok(Volume::flush(self)?)
     }
 
-    fn trim(&self, _offset: u64, _len: u64, _fua: bool) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "trim is not advertised",
-        ))
+    fn trim(&self, offset: u64, len: u64, fua: bool) -> io::Result<()> {
+        self.zero(offset, len)?;
+        if fua {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     fn write_zeroes(
         &self,
         offset: u64,
         len: u64,
-        _no_hole: bool,
+        no_hole: bool,
         _fast: bool,
         fua: bool,
     ) -> io::Result<()> {
-        const CHUNK: u64 = 1 << 20;
-        let zeros = vec![0u8; CHUNK.min(len) as usize];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(CHUNK);
-            self.write(&zeros[..n as usize], offset + done)?;
-            done += n;
+        if no_hole {
+            // The client wants the range allocated: zeros written.
+            const CHUNK: u64 = 1 << 20;
+            let zeros = vec![0u8; CHUNK.min(len) as usize];
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(CHUNK);
+                self.write(&zeros[..n as usize], offset + done)?;
+                done += n;
+            }
+        } else {
+            self.zero(offset, len)?;
         }
         if fua {
             self.flush()?;
