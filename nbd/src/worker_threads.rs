@@ -22,7 +22,9 @@
 //!
 //! Reading is buffered: one `recv` brings in as many requests as the client
 //! has queued, and the next workers take theirs from the buffer without a
-//! syscall. A WRITE's payload goes from that buffer, then straight from the
+//! syscall. A worker whose request is a small READ also takes the next few
+//! small READs already in the buffer, runs them one after the other and
+//! queues their replies together (see `Shared::next_small_read`). A WRITE's payload goes from that buffer, then straight from the
 //! socket, into the worker's own buffer, which it keeps for the next
 //! request (up to [`KEEP_BUFFER`]).
 //!
@@ -74,6 +76,9 @@ const BATCH_BYTES: usize = 128 * 1024;
 /// Replies with this much data or more are waited for (see the module
 /// doc).
 const WAIT_FOR_SEND: usize = 64 * 1024;
+/// Small READs a worker takes off the buffer at once (see
+/// `Shared::next_small_read`).
+const SMALL_READS: usize = 4;
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
@@ -145,6 +150,16 @@ impl Budget {
             free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
         }
         *free -= n;
+    }
+
+    /// Takes `n` units if they are free now.
+    fn try_acquire(&self, n: u32) -> bool {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if *free < n {
+            return false;
+        }
+        *free -= n;
+        true
     }
 
     fn release(&self, n: u32) {
@@ -222,6 +237,38 @@ impl<S: BlockingSocket> Shared<S> {
             input.end += n;
         }
         Ok(true)
+    }
+
+    /// Takes the next request off the buffer if it is a small READ that is
+    /// all there, valid, and within the budget now; call with the read lock.
+    /// A worker runs a few such reads one after the other and sends their
+    /// replies together: one lock hand-over and one wake-up for several
+    /// requests, which is most of what a READ from the page cache costs.
+    fn next_small_read(&self, input: &mut Input) -> Option<(Request, u32)> {
+        if input.closed
+            || self.stopping.load(Ordering::Acquire)
+            || input.end - input.start < REQUEST_HEADER_LEN
+        {
+            return None;
+        }
+        let header = &input.buf[input.start..input.start + REQUEST_HEADER_LEN];
+        let req = codec::decode_request_header(header, MAX_PAYLOAD).ok()?;
+        if req.cmd != NBD_CMD_READ
+            || req.len as usize >= WAIT_FOR_SEND
+            || validate(&self.session, self.size, &req).is_err()
+        {
+            return None;
+        }
+        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
+        if !self.budget.try_acquire(cost) {
+            return None;
+        }
+        input.start += REQUEST_HEADER_LEN;
+        if input.start == input.end {
+            input.start = 0;
+            input.end = 0;
+        }
+        Some((req, cost))
     }
 
     /// Takes the next request off the socket; call with the read lock.
@@ -329,15 +376,22 @@ impl<S: BlockingSocket> Shared<S> {
             let wire = self.output.lock().unwrap_or_else(|e| e.into_inner());
             return self.send_locked(wire, Some((reply, cost)));
         }
+        self.send_small(vec![(reply, cost)])
+    }
+
+    /// Queues small replies and sends the outbox unless another worker
+    /// holds the write lock (it then takes them along).
+    fn send_small(&self, replies: Vec<(Reply, u32)>) -> io::Result<()> {
         {
             let mut outbox = self.lock_outbox();
             if outbox.broken {
                 drop(outbox);
-                drop(reply);
+                let cost: u32 = replies.iter().map(|(_, c)| c).sum();
+                drop(replies);
                 self.budget.release(cost);
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            outbox.queue.push_back((reply, cost));
+            outbox.queue.extend(replies);
         }
         match self.output.try_lock() {
             Ok(wire) => self.send_locked(wire, None),
@@ -439,6 +493,7 @@ impl<S: BlockingSocket> Shared<S> {
         // requests.
         let pool = Arc::new(BufPool::default());
         let mut payload: Vec<u8> = Vec::new();
+        let mut more: Vec<(Request, u32)> = Vec::with_capacity(SMALL_READS);
         loop {
             let next = {
                 let mut input = self.lock_input();
@@ -447,7 +502,20 @@ impl<S: BlockingSocket> Shared<S> {
                         input.closed = true;
                         None
                     }
-                    Ok(next) => Some(next),
+                    Ok(next) => {
+                        if let Next::Request(req, _) = &next
+                            && req.cmd == NBD_CMD_READ
+                            && (req.len as usize) < WAIT_FOR_SEND
+                        {
+                            while more.len() + 1 < SMALL_READS {
+                                match self.next_small_read(&mut input) {
+                                    Some(r) => more.push(r),
+                                    None => break,
+                                }
+                            }
+                        }
+                        Some(next)
+                    }
                     Err(e) => {
                         input.closed = true;
                         self.fail(e);
@@ -457,6 +525,20 @@ impl<S: BlockingSocket> Shared<S> {
             };
             let Some(next) = next else { break };
             let sent = match next {
+                Next::Request(req, cost) if !more.is_empty() => {
+                    let mut replies = Vec::with_capacity(1 + more.len());
+                    replies.push((
+                        execute(&*export, &stats, &pool, structured, &req, &[]),
+                        cost,
+                    ));
+                    for (req, cost) in more.drain(..) {
+                        replies.push((
+                            execute(&*export, &stats, &pool, structured, &req, &[]),
+                            cost,
+                        ));
+                    }
+                    self.send_small(replies)
+                }
                 Next::Request(req, cost) => {
                     let data = match req.cmd {
                         NBD_CMD_WRITE => &payload[..req.len as usize],
