@@ -514,6 +514,58 @@ fn a_rebuild_stopped_by_a_restart_resumes_from_its_record() {
 }
 
 #[test]
+fn raid6_rebuilds_two_replaced_members_in_one_pass_each_from_its_own_mark() {
+    // 512 KiB/s over 2 MiB per member: the first replacement records some
+    // progress before the unit stops; the second none.
+    let (rig, unit) = Rig::new(Level::Raid6, 5, 2, config(MIB / 2, false));
+    let vol = volume(&unit);
+    let mut model = vec![0u8; vol.size() as usize];
+    apply(&vol, &mut model, 0, vol.size() as usize, 11);
+    vol.flush().unwrap();
+    drop(vol);
+    drop(unit);
+    std::fs::remove_file(&rig.paths[1]).unwrap();
+    std::fs::remove_file(&rig.paths[3]).unwrap();
+    let present: Vec<PathBuf> = rig
+        .paths
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 3)
+        .map(|(_, p)| p.clone())
+        .collect();
+    let unit = rig.open_from(&present);
+    assert_eq!(state(&unit), GroupState::Degraded);
+    unit.replace_member(1, 1, 6).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while unit.metadata().groups[0].rebuilding[0].done == 0 {
+        assert!(Instant::now() < deadline, "no progress recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unit.replace_member(1, 3, 7).unwrap();
+    drop(unit);
+    // Both recorded as rebuilding, at different marks: after the restart
+    // one pass starts at the lower mark and the other member joins at its
+    // own, the stripes between rebuilt from the first's P and Q.
+    let unit = rig.open_from(&present);
+    let marks: Vec<u64> = unit.metadata().groups[0]
+        .rebuilding
+        .iter()
+        .map(|r| r.done)
+        .collect();
+    assert_eq!(marks.len(), 2, "{marks:?}");
+    assert!(
+        marks.iter().any(|&d| d > 0) && marks.contains(&0),
+        "{marks:?}"
+    );
+    unit.set_maintenance_config(config(0, false));
+    assert_eq!(settle(&unit), GroupState::Optimal);
+    assert!(unit.metadata().groups[0].rebuilding.is_empty());
+    check_contents(&volume(&unit), &model);
+    volume(&unit).flush().unwrap();
+    check_redundancy(&unit);
+}
+
+#[test]
 fn replacing_is_refused_where_it_cannot_work() {
     let (_rig, unit) = Rig::new(Level::Raid5, 3, 1, config(0, false));
     let e = unit.replace_member(1, 0, 4).unwrap_err();

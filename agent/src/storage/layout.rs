@@ -326,6 +326,13 @@ impl Members {
         at < self.synced_to(m) && self.in_service(m)
     }
 
+    /// The members being rebuilt (in service, not yet in sync).
+    pub(crate) fn rebuilding_all(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&m| self.synced_to(m) != IN_SYNC && self.in_service(m))
+            .collect()
+    }
+
     /// The member being rebuilt, if any (the first, when several are).
     pub(crate) fn rebuilding(&self) -> Option<usize> {
         (0..self.len()).find(|&m| self.synced_to(m) != IN_SYNC && self.in_service(m))
@@ -843,17 +850,36 @@ impl Layout {
     /// others, counting it rebuilt as it goes; `at` and `len` are whole
     /// stripe chunks for the parity levels. Returns how many stripes had
     /// to be rebuilt from parity that a crash may have left out of step.
-    pub(crate) fn rebuild_step(&self, m: usize, at: u64, len: u64) -> Result<u64, StorageError> {
+    pub(crate) fn rebuild_step(
+        &self,
+        ms: &[usize],
+        at: u64,
+        len: u64,
+    ) -> Result<u64, StorageError> {
+        // Members whose rebuild has reached `at`; the others are in sync
+        // there and serve as sources.
+        let due: Vec<usize> = ms
+            .iter()
+            .copied()
+            .filter(|&m| self.members().synced_to(m) <= at)
+            .collect();
         match self {
             Layout::Raid1(l) => {
                 let all: Vec<usize> = (0..l.members().len()).collect();
-                copy_mirrors(l.members(), &all, Some(m), at, at + len).map(|()| 0)
+                for m in due {
+                    copy_mirrors(l.members(), &all, Some(m), at, at + len)?;
+                }
+                Ok(0)
             }
             Layout::Raid10(l) => {
-                copy_mirrors(l.members(), &[m & !1, m | 1], Some(m), at, at + len).map(|()| 0)
+                for m in due {
+                    copy_mirrors(l.members(), &[m & !1, m | 1], Some(m), at, at + len)?;
+                }
+                Ok(0)
             }
-            Layout::Raid5(l) => l.rebuild(m, at, len),
-            Layout::Raid6(l) => l.rebuild(m, at, len),
+            // Both of RAID 6's lost members in one pass over the stripes.
+            Layout::Raid5(l) => l.rebuild(ms, at, len),
+            Layout::Raid6(l) => l.rebuild(ms, at, len),
             Layout::Linear(_) | Layout::Raid0(_) => Err(StorageError::Invalid(
                 "a group without redundancy cannot rebuild a member".into(),
             )),

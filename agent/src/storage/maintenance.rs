@@ -437,14 +437,15 @@ pub(crate) fn replace(
 fn work(core: &Arc<Core>, layout: &Layout, shared: &Maintenance) {
     let members = layout.members();
     while !shared.stopping() {
-        let Some(m) = members.rebuilding() else {
+        let ms = members.rebuilding_all();
+        if ms.is_empty() {
             break;
-        };
-        match rebuild(core, layout, shared, m) {
+        }
+        match rebuild(core, layout, shared, &ms) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                tracing::error!(group = members.group(), member = m, error = %e, "rebuild stopped");
+                tracing::error!(group = members.group(), members = ?ms, error = %e, "rebuild stopped");
                 // A replacement that failed is recorded as such.
                 let _ = members.settle();
                 return;
@@ -497,20 +498,25 @@ impl Throttle {
     }
 }
 
-/// Rebuilds member `m`: `Ok(true)` when done, `Ok(false)` when stopped.
+/// Rebuilds members `ms` in one pass from the lowest rebuild mark (each
+/// joins at its own): `Ok(true)` when done, `Ok(false)` when stopped.
 fn rebuild(
     core: &Arc<Core>,
     layout: &Layout,
     shared: &Maintenance,
-    m: usize,
+    ms: &[usize],
 ) -> Result<bool, StorageError> {
     let members = layout.members();
     let group = members.group();
-    let uuid = members.uuid(m);
+    let uuids: Vec<Uuid> = ms.iter().map(|&m| members.uuid(m)).collect();
     let per_member = members.per_member();
     let unit = layout.rebuild_unit();
     let step = STEP.div_ceil(unit) * unit;
-    let from = members.synced_to(m) / unit * unit;
+    let from = ms
+        .iter()
+        .map(|&m| members.synced_to(m) / unit * unit)
+        .min()
+        .unwrap_or(per_member);
     let mut at = from;
     let started = Instant::now();
     let mut throttle = Throttle::new();
@@ -518,58 +524,72 @@ fn rebuild(
     let mut suspect = 0;
     tracing::info!(
         group,
-        member = m,
+        members = ?ms,
         from,
         bytes = per_member,
         "rebuild started"
     );
-    let record = |done: u64| -> Result<(), StorageError> {
-        if let Some(d) = members.disk(m) {
-            d.sync()?;
+    let sync_all = || -> Result<(), StorageError> {
+        for &m in ms {
+            if let Some(d) = members.disk(m) {
+                d.sync()?;
+            }
         }
+        Ok(())
+    };
+    let record = || -> Result<(), StorageError> {
+        sync_all()?;
         core.update(|meta| {
-            let g = meta.groups.iter_mut().find(|g| g.index == group);
-            if let Some(r) = g.and_then(|g| g.rebuilding.iter_mut().find(|r| r.member == uuid)) {
-                r.done = done;
+            let Some(g) = meta.groups.iter_mut().find(|g| g.index == group) else {
+                return Ok(());
+            };
+            for (&m, uuid) in ms.iter().zip(&uuids) {
+                if let Some(r) = g.rebuilding.iter_mut().find(|r| r.member == *uuid) {
+                    r.done = members.synced_to(m).min(per_member);
+                }
             }
             Ok(())
         })
     };
     while at < per_member {
         if shared.stopping() {
-            record(at)?;
+            record()?;
             return Ok(false);
         }
-        if members.uuid(m) != uuid || !members.in_service(m) {
-            return Err(StorageError::Io {
-                context: format!("rebuilding member {m} of group {group}"),
-                source: std::io::Error::other("the new member is out of service"),
-            });
+        for (&m, uuid) in ms.iter().zip(&uuids) {
+            if members.uuid(m) != *uuid || !members.in_service(m) {
+                return Err(StorageError::Io {
+                    context: format!("rebuilding member {m} of group {group}"),
+                    source: std::io::Error::other("the new member is out of service"),
+                });
+            }
         }
         let n = step.min(per_member - at);
-        suspect += layout.rebuild_step(m, at, n)?;
+        let due = ms.iter().filter(|&&m| members.synced_to(m) <= at).count() as u64;
+        suspect += layout.rebuild_step(ms, at, n)?;
         at += n;
-        throttle.pace(n, shared);
+        // The limit is on what the rebuild writes, to every new member.
+        throttle.pace(n * due.max(1), shared);
         if recorded.elapsed() >= CHECKPOINT_EVERY && at < per_member {
-            record(at)?;
+            record()?;
             recorded = Instant::now();
         }
     }
-    if let Some(d) = members.disk(m) {
-        d.sync()?;
-    }
+    sync_all()?;
     core.update(|meta| {
         if let Some(g) = meta.groups.iter_mut().find(|g| g.index == group) {
-            g.rebuilding.retain(|r| r.member != uuid);
+            g.rebuilding.retain(|r| !uuids.contains(&r.member));
         }
         Ok(())
     })?;
-    members.set_synced_to(m, IN_SYNC);
+    for &m in ms {
+        members.set_synced_to(m, IN_SYNC);
+    }
     let secs = started.elapsed().as_secs_f64();
     if suspect > 0 {
         tracing::error!(
             group,
-            member = m,
+            members = ?ms,
             stripes = suspect,
             "rebuilt stripes the unit was writing when it stopped uncleanly while degraded: \
              their parity may have been out of step, so their rebuilt data may be wrong"
@@ -577,11 +597,11 @@ fn rebuild(
     }
     tracing::info!(
         group,
-        member = m,
+        members = ?ms,
         bytes = per_member - from,
         seconds = secs,
         mib_per_s = (per_member - from) as f64 / (1 << 20) as f64 / secs.max(1e-9),
-        "rebuild finished; the member is in sync"
+        "rebuild finished; the members are in sync"
     );
     Ok(true)
 }

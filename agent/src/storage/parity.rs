@@ -182,43 +182,57 @@ impl Parity {
             .is_some_and(|b| b.is_pending(at, at + self.chunk))
     }
 
-    /// Rebuilds member `m` over `[at, at + len)` (whole chunks), stripe by
-    /// stripe under the stripe locks, moving its rebuild mark. Returns how
+    /// Rebuilds members `ms` over `[at, at + len)` (whole chunks), stripe by
+    /// stripe under the stripe locks, moving their rebuild marks; a member
+    /// whose mark lies beyond a stripe is in sync there and joins at its
+    /// mark (RAID 6 rebuilds its two lost members in one pass). Returns how
     /// many stripes lay in regions awaiting resync (rebuilt from parity
     /// that may be out of step).
-    pub(crate) fn rebuild(&self, m: usize, at: u64, len: u64) -> Result<u64, StorageError> {
+    pub(crate) fn rebuild(&self, ms: &[usize], at: u64, len: u64) -> Result<u64, StorageError> {
         let n = self.n();
         let chunk = self.chunk as usize;
         let mut suspect = 0;
         for s in at / self.chunk..(at + len) / self.chunk {
             let _stripe = self.lock(s);
             let base = s * self.chunk;
+            let due: Vec<usize> = ms
+                .iter()
+                .copied()
+                .filter(|&m| self.members.synced_to(m) <= base)
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
             if self.pending(s) {
                 suspect += 1;
             }
             let data = self.read_column(s, 0, chunk, true)?;
             let p = self.p_member(s);
-            let content = if m == p {
-                let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-                let mut out = vec![0u8; chunk];
-                gf256::p_syndrome(&refs, &mut out);
-                out
-            } else if Some(m) == self.q_member(s) {
-                let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-                let mut out = vec![0u8; chunk];
-                gf256::q_syndrome(&refs, &mut out);
-                out
-            } else {
-                let j = (m + 2 * n - p - self.parity) % n;
-                data[j].clone()
-            };
-            if !self.members.rebuild_write(m, &content, base)? {
-                return Err(StorageError::Io {
-                    context: format!("rebuilding member {m} of group {}", self.members.group()),
-                    source: std::io::Error::other("the new member failed"),
-                });
+            for &m in &due {
+                let content = if m == p {
+                    let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                    let mut out = vec![0u8; chunk];
+                    gf256::p_syndrome(&refs, &mut out);
+                    out
+                } else if Some(m) == self.q_member(s) {
+                    let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                    let mut out = vec![0u8; chunk];
+                    gf256::q_syndrome(&refs, &mut out);
+                    out
+                } else {
+                    let j = (m + 2 * n - p - self.parity) % n;
+                    data[j].clone()
+                };
+                if !self.members.rebuild_write(m, &content, base)? {
+                    return Err(StorageError::Io {
+                        context: format!("rebuilding member {m} of group {}", self.members.group()),
+                        source: std::io::Error::other("the new member failed"),
+                    });
+                }
             }
-            self.members.set_synced_to(m, base + self.chunk);
+            for &m in &due {
+                self.members.set_synced_to(m, base + self.chunk);
+            }
         }
         Ok(suspect)
     }
