@@ -119,7 +119,7 @@ impl Reply {
         }
     }
 
-    fn ok(handle: u64) -> Reply {
+    pub(crate) fn ok(handle: u64) -> Reply {
         let mut head = BytesMut::with_capacity(16);
         codec::encode_simple_reply(&mut head, NBD_SUCCESS, handle);
         Reply {
@@ -356,6 +356,42 @@ pub(crate) fn execute(
                 warn!(cmd = %req.cmd, offset = off, len, error = %e, "backend error");
             }
             Reply::error(structured, req.handle, errno, &e.to_string())
+        }
+    }
+}
+
+/// Runs contiguous WRITEs (no FUA) whose payloads lie end to end in
+/// `data`, starting at `offset`, as one write to the export, and answers
+/// each: all succeed or all fail alike.
+pub(crate) fn execute_writes(
+    export: &dyn Export,
+    stats: &ExportStats,
+    structured: bool,
+    reqs: &[Request],
+    offset: u64,
+    data: &[u8],
+) -> Vec<Reply> {
+    match export.write_at(data, offset, false) {
+        Ok(()) => {
+            ExportStats::add(&stats.write_ops, reqs.len() as u64);
+            ExportStats::add(&stats.write_bytes, data.len() as u64);
+            reqs.iter().map(|r| Reply::ok(r.handle)).collect()
+        }
+        Err(e) => {
+            ExportStats::add(&stats.errors, reqs.len() as u64);
+            let errno = Errno::from(&e);
+            warn!(
+                cmd = %NBD_CMD_WRITE,
+                offset,
+                len = data.len(),
+                requests = reqs.len(),
+                error = %e,
+                "backend error"
+            );
+            let message = e.to_string();
+            reqs.iter()
+                .map(|r| Reply::error(structured, r.handle, errno, &message))
+                .collect()
         }
     }
 }

@@ -24,7 +24,10 @@
 //! has queued, and the next workers take theirs from the buffer without a
 //! syscall. A worker whose request is a small READ also takes the next few
 //! small READs already in the buffer, runs them one after the other and
-//! queues their replies together (see `Shared::next_small_read`). A WRITE's payload goes from that buffer, then straight from the
+//! queues their replies together (see `Shared::next_small_read`); one whose
+//! request is a WRITE takes the WRITEs that continue it, as far as they
+//! have arrived (up to 1 MiB), and writes them to the export at once (see
+//! `Shared::next_contiguous_write`). A WRITE's payload goes from that buffer, then straight from the
 //! socket, into the worker's own buffer, which it keeps for the next
 //! request (up to [`KEEP_BUFFER`]).
 //!
@@ -35,6 +38,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
@@ -49,7 +53,8 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::export::ExportStats;
 use crate::transmission::{
-    BUDGET_UNIT_SHIFT, BUDGET_UNITS, BufPool, Reply, Session, execute, shutdown_signal, validate,
+    BUDGET_UNIT_SHIFT, BUDGET_UNITS, BufPool, Reply, Session, execute, execute_writes,
+    shutdown_signal, validate,
 };
 
 /// Worker threads per connection: requests in flight at once (nbdkit's
@@ -79,6 +84,9 @@ const WAIT_FOR_SEND: usize = 64 * 1024;
 /// Small READs a worker takes off the buffer at once (see
 /// `Shared::next_small_read`).
 const SMALL_READS: usize = 4;
+/// Most bytes of contiguous WRITEs a worker joins into one (see
+/// `Shared::next_contiguous_write`).
+const JOINED_WRITE: usize = 1 << 20;
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
@@ -89,11 +97,26 @@ pub(crate) trait BlockingSocket: Send + Sync + 'static {
     fn write_some(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// `shutdown` (wakes a blocked reader on Linux).
     fn stop(&self, how: Shutdown) -> io::Result<()>;
+    /// `read` of what has arrived, without waiting: `Ok(0)` when nothing
+    /// has (or the stream ended; the next blocking read tells).
+    fn read_ready(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// `recv` with `MSG_DONTWAIT`: no bytes yet is `Ok(0)`.
+fn recv_ready(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    match rustix::net::recv(socket, buf, rustix::net::RecvFlags::DONTWAIT) {
+        Ok((n, _)) => Ok(n),
+        Err(rustix::io::Errno::AGAIN) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl BlockingSocket for TcpStream {
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
+    }
+    fn read_ready(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv_ready(self, buf)
     }
     fn write_some(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
@@ -106,6 +129,9 @@ impl BlockingSocket for TcpStream {
 impl BlockingSocket for UnixStream {
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
+    }
+    fn read_ready(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv_ready(self, buf)
     }
     fn write_some(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
@@ -271,6 +297,96 @@ impl<S: BlockingSocket> Shared<S> {
         Some((req, cost))
     }
 
+    /// Takes the next request off the socket if it is a WRITE (no FUA) that
+    /// continues where the worker's current one ends (`at`), its header
+    /// already arrived, and its payload fits in `payload` after `filled`
+    /// bytes within [`JOINED_WRITE`]; its payload goes right after those.
+    /// A sequential writer's WRITEs then reach the export as one larger
+    /// write: fewer calls, and a file system's per-call work over each
+    /// page-cache folio done once rather than once per request. Call with
+    /// the read lock.
+    fn next_contiguous_write(
+        &self,
+        input: &mut Input,
+        payload: &mut Vec<u8>,
+        at: u64,
+        filled: usize,
+    ) -> Result<Option<(Request, u32)>> {
+        if input.closed || self.stopping.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        if input.end - input.start < REQUEST_HEADER_LEN {
+            // Whatever has arrived, without waiting for more.
+            if input.buf.len() - input.end < REQUEST_HEADER_LEN {
+                input.buf.copy_within(input.start..input.end, 0);
+                input.end -= input.start;
+                input.start = 0;
+            }
+            let room = (input.end + FILL).min(input.buf.len());
+            input.end += self.socket.read_ready(&mut input.buf[input.end..room])?;
+            if input.end - input.start < REQUEST_HEADER_LEN {
+                return Ok(None);
+            }
+        }
+        let header = &input.buf[input.start..input.start + REQUEST_HEADER_LEN];
+        let Ok(req) = codec::decode_request_header(header, MAX_PAYLOAD) else {
+            return Ok(None);
+        };
+        let len = req.len as usize;
+        if req.cmd != NBD_CMD_WRITE
+            || req.offset != at
+            || !req.flags.is_empty()
+            || len == 0
+            || filled + len > JOINED_WRITE
+            || validate(&self.session, self.size, &req).is_err()
+        {
+            return Ok(None);
+        }
+        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
+        if !self.budget.try_acquire(cost) {
+            return Ok(None);
+        }
+        input.start += REQUEST_HEADER_LEN;
+        if let Err(e) = self.read_payload(input, payload, filled, len) {
+            self.budget.release(cost);
+            return Err(e);
+        }
+        Ok(Some((req, cost)))
+    }
+
+    /// Reads a WRITE's `len`-byte payload into `payload[at..at + len]`:
+    /// what the read buffer holds, then the rest straight from the socket.
+    fn read_payload(
+        &self,
+        input: &mut Input,
+        payload: &mut Vec<u8>,
+        at: usize,
+        len: usize,
+    ) -> Result<()> {
+        // The buffer only grows (zeroed once), so a kept buffer is not
+        // cleared per request.
+        if payload.len() < at + len {
+            payload.resize(at + len, 0);
+        }
+        let buffered = (input.end - input.start).min(len);
+        payload[at..at + buffered].copy_from_slice(&input.buf[input.start..input.start + buffered]);
+        input.start += buffered;
+        let mut got = buffered;
+        while got < len {
+            match self.socket.read_some(&mut payload[at + got..at + len]) {
+                Ok(0) => return Err(Error::Truncated),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if input.start == input.end {
+            input.start = 0;
+            input.end = 0;
+        }
+        Ok(())
+    }
+
     /// Takes the next request off the socket; call with the read lock.
     fn next(&self, input: &mut Input, payload: &mut Vec<u8>) -> Result<Next> {
         let s = &self.session;
@@ -314,31 +430,9 @@ impl<S: BlockingSocket> Shared<S> {
         if req.cmd == NBD_CMD_WRITE {
             // Read even a refused write's payload: the stream must stay in
             // step.
-            // The payload goes to `payload[..len]`; the buffer only grows
-            // (zeroed once), so a kept buffer is not cleared per request.
-            let len = req.len as usize;
-            if payload.len() < len {
-                payload.resize(len, 0);
-            }
-            let buffered = (input.end - input.start).min(len);
-            payload[..buffered].copy_from_slice(&input.buf[input.start..input.start + buffered]);
-            input.start += buffered;
-            if buffered < len {
-                let mut at = buffered;
-                while at < len {
-                    match self.socket.read_some(&mut payload[at..len]) {
-                        Ok(0) => {
-                            self.budget.release(cost);
-                            return Err(Error::Truncated);
-                        }
-                        Ok(n) => at += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            self.budget.release(cost);
-                            return Err(e.into());
-                        }
-                    }
-                }
+            if let Err(e) = self.read_payload(input, payload, 0, req.len as usize) {
+                self.budget.release(cost);
+                return Err(e);
             }
         }
         if input.start == input.end {
@@ -494,6 +588,7 @@ impl<S: BlockingSocket> Shared<S> {
         let pool = Arc::new(BufPool::default());
         let mut payload: Vec<u8> = Vec::new();
         let mut more: Vec<(Request, u32)> = Vec::with_capacity(SMALL_READS);
+        let mut joined: Vec<(Request, u32)> = Vec::new();
         loop {
             let next = {
                 let mut input = self.lock_input();
@@ -514,6 +609,35 @@ impl<S: BlockingSocket> Shared<S> {
                                 }
                             }
                         }
+                        if let Next::Request(req, _) = &next
+                            && req.cmd == NBD_CMD_WRITE
+                            && req.flags.is_empty()
+                        {
+                            let mut at = req.offset + u64::from(req.len);
+                            let mut filled = req.len as usize;
+                            loop {
+                                match self.next_contiguous_write(
+                                    &mut input,
+                                    &mut payload,
+                                    at,
+                                    filled,
+                                ) {
+                                    Ok(Some((r, c))) => {
+                                        at += u64::from(r.len);
+                                        filled += r.len as usize;
+                                        joined.push((r, c));
+                                    }
+                                    Ok(None) => break,
+                                    Err(e) => {
+                                        // What was taken whole is still
+                                        // answered; nothing more is read.
+                                        input.closed = true;
+                                        self.fail(e);
+                                        break;
+                                    }
+                                }
+                            }
+                        }
                         Some(next)
                     }
                     Err(e) => {
@@ -525,6 +649,32 @@ impl<S: BlockingSocket> Shared<S> {
             };
             let Some(next) = next else { break };
             let sent = match next {
+                Next::Request(req, cost) if !joined.is_empty() => {
+                    let offset = req.offset;
+                    let mut total = req.len as usize;
+                    let mut budget = cost;
+                    let mut reqs = vec![req];
+                    for (r, c) in joined.drain(..) {
+                        total += r.len as usize;
+                        budget += c;
+                        reqs.push(r);
+                    }
+                    let replies = execute_writes(
+                        &*export,
+                        &stats,
+                        structured,
+                        &reqs,
+                        offset,
+                        &payload[..total],
+                    );
+                    // The whole budget comes back with the first reply.
+                    let replies = replies
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, r)| (r, if i == 0 { budget } else { 0 }))
+                        .collect();
+                    self.send_small(replies)
+                }
                 Next::Request(req, cost) if !more.is_empty() => {
                     let mut replies = Vec::with_capacity(1 + more.len());
                     replies.push((

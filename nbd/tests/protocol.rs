@@ -162,6 +162,50 @@ async fn many_small_and_big_replies_in_flight_all_arrive_intact() {
     c.disconnect().await.expect("disconnect");
 }
 
+/// A sequential writer's WRITEs, many in flight, may reach the export
+/// joined into larger writes: every one is answered, the bytes land where
+/// each said, and one running past the end is refused on its own.
+#[tokio::test]
+async fn contiguous_writes_in_flight_all_land_and_a_bad_one_is_refused_alone() {
+    let size = 4u64 << 20;
+    let s = TestServer::start(size);
+    let c = Arc::new(Client::connect(s.addr, EXPORT).await.expect("connect"));
+    let image = pseudo_random(size as usize, 21);
+    let mut tasks = tokio::task::JoinSet::new();
+    // 4 KiB to 60 KiB pieces end to end, every 50th with FUA.
+    let mut at = 0u64;
+    let mut i = 0u64;
+    while at < size {
+        let len = (4096 * (1 + i % 15)).min(size - at);
+        let (c, data) = (c.clone(), image[at as usize..(at + len) as usize].to_vec());
+        let fua = i % 50 == 49;
+        tasks.spawn(async move { c.write(at, &data, fua).await });
+        at += len;
+        i += 1;
+    }
+    // Continues the run but ends past the export.
+    {
+        let c = c.clone();
+        tasks.spawn(async move {
+            match c.write(size - 4096, &[1u8; 8192], false).await {
+                Err(_) => Ok(()),
+                Ok(()) => panic!("a write past the end succeeded"),
+            }
+        });
+    }
+    let mut answered = 0;
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("write");
+        answered += 1;
+    }
+    assert_eq!(answered, i + 1);
+    c.flush().await.expect("flush");
+    assert_eq!(c.read(0, size as u32).await.expect("read"), image);
+    assert_eq!(s.stats.snapshot().write_ops, i);
+    let c = Arc::into_inner(c).expect("sole owner");
+    c.disconnect().await.expect("disconnect");
+}
+
 #[tokio::test]
 async fn a_call_dropped_mid_send_closes_the_client_instead_of_corrupting_the_stream() {
     let s = TestServer::start(32 << 20);
