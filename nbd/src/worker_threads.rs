@@ -26,7 +26,7 @@
 //! small READs already in the buffer, runs them one after the other and
 //! queues their replies together (see `Shared::next_small_read`); one whose
 //! request is a WRITE takes the WRITEs that continue it, as far as they
-//! have arrived (up to 1 MiB), and writes them to the export at once (see
+//! have arrived (up to 512 KiB), and writes them to the export at once (see
 //! `Shared::next_contiguous_write`). A WRITE's payload goes from that buffer, then straight from the
 //! socket, into the worker's own buffer, which it keeps for the next
 //! request (up to [`KEEP_BUFFER`]).
@@ -86,7 +86,7 @@ const WAIT_FOR_SEND: usize = 64 * 1024;
 const SMALL_READS: usize = 4;
 /// Most bytes of contiguous WRITEs a worker joins into one (see
 /// `Shared::next_contiguous_write`).
-const JOINED_WRITE: usize = 1 << 20;
+const JOINED_WRITE: usize = 512 << 10;
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
