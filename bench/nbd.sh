@@ -22,8 +22,8 @@
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-1024}
-FIO_SECS=${FIO_SECS:-5}
-ROUNDS=${ROUNDS:-3}
+FIO_SECS=${FIO_SECS:-4}
+ROUNDS=${ROUNDS:-5}
 DIR=${BENCH_DIR:-/tmp/nbd-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-nbd}
