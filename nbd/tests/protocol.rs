@@ -481,6 +481,41 @@ async fn four_gib_write_gets_an_error_and_a_close() {
     c.read(0, 1).await.expect("read");
 }
 
+/// A whole WRITE followed by one that continues it but is cut off: the
+/// first is written and answered, then the connection closes; the bytes
+/// of the cut one never reach the export.
+#[tokio::test]
+async fn a_write_cut_off_behind_a_whole_one_closes_after_answering_the_first() {
+    let s = TestServer::start(1 << 20);
+    let (mut stream, _) = transmission(s.addr).await;
+    let mut out = BytesMut::new();
+    let write = |handle, offset| Request {
+        flags: CmdFlags::empty(),
+        cmd: NBD_CMD_WRITE,
+        handle,
+        offset,
+        len: 4096,
+    };
+    codec::encode_request(&mut out, &write(1, 0));
+    out.extend_from_slice(&[0xa1; 4096]);
+    codec::encode_request(&mut out, &write(2, 4096));
+    out.extend_from_slice(&[0xb2; 1000]);
+    // All of it in one send, then the write side closed.
+    stream.write_all(&out).await.expect("send");
+    stream.shutdown().await.expect("shutdown");
+    let reply = read_to_close(&mut stream).await;
+    let (h, n) = codec::decode_reply_header(&reply).expect("a reply");
+    assert!(
+        matches!(h, ReplyHeader::Simple { handle: 1, error, .. } if error == NBD_SUCCESS)
+            || matches!(h, ReplyHeader::Chunk { handle: 1, ty, .. } if ty == NBD_REPLY_TYPE_NONE),
+        "{h:?}"
+    );
+    assert_eq!(reply.len(), n, "nothing after the first reply");
+    let file = std::fs::read(&s.path).expect("backing");
+    assert!(file[..4096].iter().all(|&b| b == 0xa1));
+    assert!(file[4096..8192].iter().all(|&b| b == 0));
+}
+
 #[tokio::test]
 async fn bad_request_magic_and_unknown_commands() {
     let s = TestServer::start(1 << 20);
