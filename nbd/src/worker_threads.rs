@@ -165,26 +165,49 @@ fn reply_bytes(reply: &Reply) -> usize {
 
 /// Units of [`BUDGET_UNIT_SHIFT`] bytes that payloads in flight may hold.
 struct Budget {
-    free: Mutex<u32>,
+    state: Mutex<BudgetState>,
     returned: Condvar,
 }
 
+struct BudgetState {
+    free: u32,
+    /// Workers waiting in `acquire`: only then does `release` wake anyone
+    /// (a condition variable's notify is a syscall even with no waiter).
+    waiting: u32,
+}
+
 impl Budget {
-    fn acquire(&self, n: u32) {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free < n {
-            free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
+    fn new(units: u32) -> Self {
+        Budget {
+            state: Mutex::new(BudgetState {
+                free: units,
+                waiting: 0,
+            }),
+            returned: Condvar::new(),
         }
-        *free -= n;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BudgetState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn acquire(&self, n: u32) {
+        let mut state = self.lock();
+        while state.free < n {
+            state.waiting += 1;
+            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
+        }
+        state.free -= n;
     }
 
     /// Takes `n` units if they are free now.
     fn try_acquire(&self, n: u32) -> bool {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        if *free < n {
+        let mut state = self.lock();
+        if state.free < n {
             return false;
         }
-        *free -= n;
+        state.free -= n;
         true
     }
 
@@ -192,8 +215,13 @@ impl Budget {
         if n == 0 {
             return;
         }
-        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += n;
-        self.returned.notify_all();
+        let mut state = self.lock();
+        state.free += n;
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.returned.notify_all();
+        }
     }
 }
 
@@ -741,10 +769,7 @@ pub(crate) async fn run<S: BlockingSocket>(
             queue: VecDeque::with_capacity(WORKERS),
             broken: false,
         }),
-        budget: Budget {
-            free: Mutex::new(BUDGET_UNITS),
-            returned: Condvar::new(),
-        },
+        budget: Budget::new(BUDGET_UNITS),
         stopping: AtomicBool::new(false),
         failure: Mutex::new(None),
         session,
@@ -790,5 +815,35 @@ pub(crate) async fn run<S: BlockingSocket>(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_worker_short_of_budget_waits_until_it_is_returned() {
+        let budget = Arc::new(Budget::new(4));
+        budget.acquire(4);
+        assert!(!budget.try_acquire(1));
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || {
+                budget.acquire(3);
+                budget.release(3);
+            })
+        };
+        // Bounded: the waiter must be asleep in `acquire` before the release.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while budget.lock().waiting == 0 {
+            assert!(Instant::now() < deadline, "the waiter never waited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        budget.release(4);
+        waiter.join().expect("waiter");
+        let state = budget.lock();
+        assert_eq!((state.free, state.waiting), (4, 0));
     }
 }
