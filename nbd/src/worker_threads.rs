@@ -22,14 +22,12 @@
 //!
 //! Reading is buffered: one `recv` brings in as many requests as the client
 //! has queued, and the next workers take theirs from the buffer without a
-//! syscall. A worker whose request is a small READ also takes the next few
-//! small READs already in the buffer, runs them one after the other and
-//! queues their replies together (see `Shared::next_small_read`); one whose
-//! request is a WRITE takes the WRITEs that continue it, as far as they
-//! have arrived (up to 512 KiB), and writes them to the export at once (see
-//! `Shared::next_contiguous_write`). A WRITE's payload goes from that buffer, then straight from the
-//! socket, into the worker's own buffer, which it keeps for the next
-//! request (up to [`KEEP_BUFFER`]).
+//! syscall. A worker whose request is a WRITE takes the WRITEs that
+//! continue it, as far as they have arrived (up to 512 KiB), and writes
+//! them to the export at once (see `Shared::next_contiguous_write`). A
+//! WRITE's payload goes from that buffer, then straight from the socket,
+//! into the worker's own buffer, which it keeps for the next request (up
+//! to [`KEEP_BUFFER`]).
 //!
 //! A byte budget bounds the payloads in flight: a worker that cannot get
 //! its share waits holding the read lock, so nothing more is read and TCP
@@ -81,9 +79,6 @@ const BATCH_BYTES: usize = 128 * 1024;
 /// Replies with this much data or more are waited for (see the module
 /// doc).
 const WAIT_FOR_SEND: usize = 64 * 1024;
-/// Small READs a worker takes off the buffer at once (see
-/// `Shared::next_small_read`).
-const SMALL_READS: usize = 4;
 /// Most bytes of contiguous WRITEs a worker joins into one (see
 /// `Shared::next_contiguous_write`).
 const JOINED_WRITE: usize = 512 << 10;
@@ -291,38 +286,6 @@ impl<S: BlockingSocket> Shared<S> {
             input.end += n;
         }
         Ok(true)
-    }
-
-    /// Takes the next request off the buffer if it is a small READ that is
-    /// all there, valid, and within the budget now; call with the read lock.
-    /// A worker runs a few such reads one after the other and sends their
-    /// replies together: one lock hand-over and one wake-up for several
-    /// requests, which is most of what a READ from the page cache costs.
-    fn next_small_read(&self, input: &mut Input) -> Option<(Request, u32)> {
-        if input.closed
-            || self.stopping.load(Ordering::Acquire)
-            || input.end - input.start < REQUEST_HEADER_LEN
-        {
-            return None;
-        }
-        let header = &input.buf[input.start..input.start + REQUEST_HEADER_LEN];
-        let req = codec::decode_request_header(header, MAX_PAYLOAD).ok()?;
-        if req.cmd != NBD_CMD_READ
-            || req.len as usize >= WAIT_FOR_SEND
-            || validate(&self.session, self.size, &req).is_err()
-        {
-            return None;
-        }
-        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
-        if !self.budget.try_acquire(cost) {
-            return None;
-        }
-        input.start += REQUEST_HEADER_LEN;
-        if input.start == input.end {
-            input.start = 0;
-            input.end = 0;
-        }
-        Some((req, cost))
     }
 
     /// Takes the next request off the socket if it is a WRITE (no FUA) that
@@ -615,7 +578,6 @@ impl<S: BlockingSocket> Shared<S> {
         // requests.
         let pool = Arc::new(BufPool::default());
         let mut payload: Vec<u8> = Vec::new();
-        let mut more: Vec<(Request, u32)> = Vec::with_capacity(SMALL_READS);
         let mut joined: Vec<(Request, u32)> = Vec::new();
         loop {
             let next = {
@@ -626,17 +588,6 @@ impl<S: BlockingSocket> Shared<S> {
                         None
                     }
                     Ok(next) => {
-                        if let Next::Request(req, _) = &next
-                            && req.cmd == NBD_CMD_READ
-                            && (req.len as usize) < WAIT_FOR_SEND
-                        {
-                            while more.len() + 1 < SMALL_READS {
-                                match self.next_small_read(&mut input) {
-                                    Some(r) => more.push(r),
-                                    None => break,
-                                }
-                            }
-                        }
                         if let Next::Request(req, _) = &next
                             && req.cmd == NBD_CMD_WRITE
                             && req.flags.is_empty()
@@ -701,20 +652,6 @@ impl<S: BlockingSocket> Shared<S> {
                         .enumerate()
                         .map(|(i, r)| (r, if i == 0 { budget } else { 0 }))
                         .collect();
-                    self.send_small(replies)
-                }
-                Next::Request(req, cost) if !more.is_empty() => {
-                    let mut replies = Vec::with_capacity(1 + more.len());
-                    replies.push((
-                        execute(&*export, &stats, &pool, structured, &req, &[]),
-                        cost,
-                    ));
-                    for (req, cost) in more.drain(..) {
-                        replies.push((
-                            execute(&*export, &stats, &pool, structured, &req, &[]),
-                            cost,
-                        ));
-                    }
                     self.send_small(replies)
                 }
                 Next::Request(req, cost) => {
