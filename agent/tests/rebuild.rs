@@ -481,6 +481,15 @@ fn a_free_disk_replaces_a_failed_member_by_itself() {
     check_redundancy(&unit);
 }
 
+/// Waits (bounded) until the first rebuild record shows progress.
+fn wait_for_recorded_progress(unit: &Unit) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while unit.metadata().groups[0].rebuilding[0].done == 0 {
+        assert!(Instant::now() < deadline, "no progress recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_rebuild_stopped_by_a_restart_resumes_from_its_record() {
     // 512 KiB/s over 2 MiB: records two seconds in, at about 1 MiB.
@@ -495,11 +504,7 @@ fn a_rebuild_stopped_by_a_restart_resumes_from_its_record() {
     let unit = rig.open();
     assert_eq!(state(&unit), GroupState::Degraded);
     unit.replace_member(1, 0, 3).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while unit.metadata().groups[0].rebuilding[0].done == 0 {
-        assert!(Instant::now() < deadline, "no progress recorded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_recorded_progress(&unit);
     let recorded = unit.metadata().groups[0].rebuilding[0].done;
     drop(unit);
     let paths = rig.paths[1..].to_vec();
@@ -536,11 +541,7 @@ fn raid6_rebuilds_two_replaced_members_in_one_pass_each_from_its_own_mark() {
     let unit = rig.open_from(&present);
     assert_eq!(state(&unit), GroupState::Degraded);
     unit.replace_member(1, 1, 6).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while unit.metadata().groups[0].rebuilding[0].done == 0 {
-        assert!(Instant::now() < deadline, "no progress recorded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_recorded_progress(&unit);
     unit.replace_member(1, 3, 7).unwrap();
     drop(unit);
     // Both recorded as rebuilding, at different marks: after the restart

@@ -266,26 +266,22 @@ impl Parity {
     }
 
     /// Reads `len` bytes at `offset` of member `m`; `None` if it is lost.
+    /// `exact`: without read-ahead (what a partial-stripe write reads of
+    /// the old column, which it will not follow with the next bytes).
     fn read_member(
         &self,
         m: usize,
         offset: u64,
         len: usize,
+        exact: bool,
     ) -> Result<Option<Vec<u8>>, StorageError> {
         let mut buf = vec![0u8; len];
-        Ok(self.members.read(m, &mut buf, offset)?.then_some(buf))
-    }
-
-    /// As [`Parity::read_member`], without read-ahead: what a partial-stripe
-    /// write reads of the old column.
-    fn read_member_exact(
-        &self,
-        m: usize,
-        offset: u64,
-        len: usize,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        let mut buf = vec![0u8; len];
-        Ok(self.members.read_exact(m, &mut buf, offset)?.then_some(buf))
+        let read = if exact {
+            self.members.read_exact(m, &mut buf, offset)?
+        } else {
+            self.members.read(m, &mut buf, offset)?
+        };
+        Ok(read.then_some(buf))
     }
 
     /// The data chunks of stripe `s` over `[lo, hi)` within the chunk, lost
@@ -322,10 +318,10 @@ impl Parity {
                 source: std::io::Error::from_raw_os_error(5),
             });
         }
-        let p = self.read_member(self.p_member(s), at, hi - lo)?;
+        let p = self.read_member(self.p_member(s), at, hi - lo, false)?;
         let q = match self.q_member(s) {
             Some(qm) if lost.len() + usize::from(p.is_none()) >= 2 => {
-                self.read_member(qm, at, hi - lo)?
+                self.read_member(qm, at, hi - lo, false)?
             }
             _ => None,
         };
@@ -460,16 +456,16 @@ impl Parity {
         let mut deltas = Vec::with_capacity(pieces.len());
         for p in pieces {
             let at = base + p.start as u64;
-            let Some(mut old) = self.read_member_exact(self.data_member(s, p.j), at, p.len)? else {
+            let Some(mut old) = self.read_member(self.data_member(s, p.j), at, p.len, true)? else {
                 return Ok(false);
             };
             gf256::xor_into(&mut old, &buf[p.pos..p.pos + p.len]);
             deltas.push(old);
         }
         let at = base + lo as u64;
-        let mut pbuf = self.read_member_exact(self.p_member(s), at, hi - lo)?;
+        let mut pbuf = self.read_member(self.p_member(s), at, hi - lo, true)?;
         let mut qbuf = match self.q_member(s) {
-            Some(qm) => self.read_member_exact(qm, at, hi - lo)?,
+            Some(qm) => self.read_member(qm, at, hi - lo, true)?,
             None => None,
         };
         for (p, delta) in pieces.iter().zip(&deltas) {

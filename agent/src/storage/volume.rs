@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use dvsan_nbd::consts::StateFlags;
 use dvsan_nbd::{BlockSizes, Export, ExportFlags, Extent};
 
-use crate::storage::layout::Layout;
+use crate::storage::layout::{Layout, zero_by_writing};
 use crate::storage::metadata::VolumeRecord;
 use crate::storage::{Core, StorageError};
 
@@ -353,14 +353,7 @@ impl Export for Volume {
     ) -> io::Result<()> {
         if no_hole {
             // The client wants the range allocated: zeros written.
-            const CHUNK: u64 = 1 << 20;
-            let zeros = vec![0u8; CHUNK.min(len) as usize];
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(CHUNK);
-                self.write(&zeros[..n as usize], offset + done)?;
-                done += n;
-            }
+            zero_by_writing(offset, len, |b, o| self.write(b, o))?;
         } else {
             self.zero(offset, len)?;
         }
