@@ -202,6 +202,10 @@ impl<E: Export> Export for ReadOnly<E> {
         self.0.read_at(buf, offset)
     }
 
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        self.0.read_resident(buf, offset)
+    }
+
     fn write_at(&self, _buf: &[u8], _offset: u64, _fua: bool) -> io::Result<()> {
         Err(refused())
     }

@@ -141,6 +141,59 @@ fn a_deleted_volume_still_held_by_a_client_no_longer_reads_or_writes_its_range()
     assert!(buf.iter().all(|&b| b == 0x5a));
 }
 
+/// What the NBD server answers on the thread reading the socket: a read
+/// of never-written regions (zeros) or of pages in the cache, right; a
+/// read that would wait for the device, a deleted volume, or a RAID 5
+/// group, refused (the server then reads the normal way).
+#[test]
+fn a_read_from_memory_is_answered_only_when_no_device_wait_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = specs(dir.path(), 4, 8 * MIB);
+    let unit = Unit::create(&specs).unwrap();
+    unit.create_group(&linear(1, "g", &[1])).unwrap();
+    let v = unit.create_volume(1, "v", 1, 4 * MIB).unwrap();
+    let data = pattern(MIB as usize, 9);
+    v.write(&data, 0).unwrap();
+
+    // Across written and never-written regions, 64 KiB either side.
+    let mut buf = vec![0xffu8; 128 << 10];
+    assert!(v.read_resident(&mut buf, MIB - (64 << 10)));
+    assert_eq!(buf[..64 << 10], data[data.len() - (64 << 10)..]);
+    assert!(buf[64 << 10..].iter().all(|&b| b == 0));
+    // Past the end: refused (the normal read reports the error).
+    assert!(!v.read_resident(&mut buf, 4 * MIB - 4096));
+
+    // Once written back and dropped from the page cache, a read of it
+    // would wait for the device (tmpfs keeps its pages: nothing to drop).
+    v.flush().unwrap();
+    let file = std::fs::File::open(&specs[0].path).unwrap();
+    let tmpfs = rustix::fs::fstatfs(&file).unwrap().f_type == 0x0102_1994;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    if !tmpfs {
+        assert!(!v.read_resident(&mut buf[..4096], 8192));
+    }
+    v.read(&mut buf[..4096], 8192).unwrap();
+    assert_eq!(buf[..4096], data[8192..8192 + 4096]);
+
+    // RAID 5 is always read the normal way.
+    unit.create_group(&GroupSpec {
+        index: 2,
+        name: "r5".into(),
+        level: Level::Raid5,
+        chunk: 64 << 10,
+        members: vec![2, 3, 4],
+    })
+    .unwrap();
+    let r5 = unit.create_volume(2, "r5v", 2, MIB).unwrap();
+    r5.write(&data[..4096], 0).unwrap();
+    assert!(!r5.read_resident(&mut buf[..4096], 0));
+
+    // A deleted volume answers nothing.
+    drop(r5);
+    unit.delete_volume("v").unwrap();
+    assert!(!v.read_resident(&mut buf[..4096], 0));
+}
+
 #[test]
 fn zeroing_punches_written_regions_and_leaves_fresh_ones_unwritten() {
     let dir = tempfile::tempdir().unwrap();

@@ -80,6 +80,18 @@ pub trait Export: Send + Sync + 'static {
     }
     /// Fills `buf` from `offset`. The server only asks for in-range bytes.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Fills `buf` from `offset` only if that needs no wait for a device
+    /// (the data is in memory: page cache, never written): `Ok(true)`.
+    /// `Ok(false)`: it would wait (or the export cannot tell), and the
+    /// server calls [`Export::read_at`] instead, from a thread that may
+    /// block; `buf` may then hold anything. Must never block on I/O: the
+    /// server calls it on the thread that reads requests off the socket,
+    /// to answer reads from memory without handing them to another
+    /// thread.
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        let _ = (buf, offset);
+        Ok(false)
+    }
     /// Writes `buf` at `offset`; with `fua`, returns only once durable.
     fn write_at(&self, buf: &[u8], offset: u64, fua: bool) -> io::Result<()>;
     /// Makes every completed write durable.

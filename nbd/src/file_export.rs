@@ -8,12 +8,14 @@
 //! free of `unsafe`.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::num::NonZeroU64;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use rustix::fs::{Advice, FallocateFlags, SeekFrom};
+use rustix::io::{Errno, ReadWriteFlags};
 
 use crate::consts::StateFlags;
 use crate::export::{BlockSizes, Export, ExportFlags, Extent};
@@ -68,6 +70,31 @@ impl FileExport {
     }
 }
 
+/// Reads `buf` from `offset` in `file` only as far as the page cache
+/// holds it (`preadv2` with `RWF_NOWAIT`): `Ok(true)` once `buf` is full;
+/// `Ok(false)` as soon as a part would have to come from the device, the
+/// file ends first, or the kernel or file system cannot tell (`buf` then
+/// holds anything). For [`Export::read_resident`].
+pub fn pread_resident(file: impl AsFd, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        let mut slice = [IoSliceMut::new(&mut buf[done..])];
+        match rustix::io::preadv2(
+            &file,
+            &mut slice,
+            offset + done as u64,
+            ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(0) => return Ok(false),
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
 fn unsupported(e: &io::Error) -> bool {
     let raw = e.raw_os_error();
     raw == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error())
@@ -99,6 +126,10 @@ impl Export for FileExport {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
+    }
+
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        pread_resident(&self.file, buf, offset)
     }
 
     fn write_at(&self, buf: &[u8], offset: u64, fua: bool) -> io::Result<()> {

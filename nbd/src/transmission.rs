@@ -292,6 +292,41 @@ fn block_status_reply(req: &Request, extents: Vec<Extent>) -> Reply {
 }
 
 /// Runs one validated request against the backend (on a worker thread).
+/// A READ's reply carrying `data`, counted.
+fn read_reply(
+    stats: &ExportStats,
+    pool: &Arc<BufPool>,
+    structured: bool,
+    req: &Request,
+    data: Vec<u8>,
+) -> Reply {
+    ExportStats::add(&stats.read_ops, 1);
+    ExportStats::add(&stats.read_bytes, u64::from(req.len));
+    let mut reply = Reply::read(structured, req, data);
+    reply.pool = Some(pool.clone());
+    reply
+}
+
+/// Answers a READ if the export has its data in memory (see
+/// [`Export::read_resident`]); `None`: run it with [`execute`] (which also
+/// reports any error).
+pub(crate) fn execute_resident_read(
+    export: &dyn Export,
+    stats: &ExportStats,
+    pool: &Arc<BufPool>,
+    structured: bool,
+    req: &Request,
+) -> Option<Reply> {
+    let mut data = pool.get(req.len as usize);
+    match export.read_resident(&mut data, req.offset) {
+        Ok(true) => Some(read_reply(stats, pool, structured, req, data)),
+        Ok(false) | Err(_) => {
+            pool.put(data);
+            None
+        }
+    }
+}
+
 pub(crate) fn execute(
     export: &dyn Export,
     stats: &ExportStats,
@@ -306,13 +341,7 @@ pub(crate) fn execute(
         NBD_CMD_READ => {
             let mut data = pool.get(req.len as usize);
             match export.read_at(&mut data, off) {
-                Ok(()) => {
-                    ExportStats::add(&stats.read_ops, 1);
-                    ExportStats::add(&stats.read_bytes, len);
-                    let mut reply = Reply::read(structured, req, data);
-                    reply.pool = Some(pool.clone());
-                    return reply;
-                }
+                Ok(()) => return read_reply(stats, pool, structured, req, data),
                 Err(e) => {
                     pool.put(data);
                     Err(e)

@@ -29,6 +29,14 @@
 //! into the worker's own buffer, which it keeps for the next request (up
 //! to [`KEEP_BUFFER`]).
 //!
+//! A small READ whose data the export has in memory (see
+//! [`crate::Export::read_resident`]) is answered by the worker that takes
+//! it off the socket, still holding the read lock, along with the small
+//! READs queued behind it, and sent; the worker then reads on. While a
+//! client reads from the page cache, one thread serves the connection and
+//! no other is woken. A READ whose data is not in memory goes to a worker
+//! that may wait on the device, as every other request does.
+//!
 //! A byte budget bounds the payloads in flight: a worker that cannot get
 //! its share waits holding the read lock, so nothing more is read and TCP
 //! pushes back on the client.
@@ -51,8 +59,8 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::export::ExportStats;
 use crate::transmission::{
-    BUDGET_UNIT_SHIFT, BUDGET_UNITS, BufPool, Reply, Session, execute, execute_writes,
-    shutdown_signal, validate,
+    BUDGET_UNIT_SHIFT, BUDGET_UNITS, BufPool, Reply, Session, execute, execute_resident_read,
+    execute_writes, shutdown_signal, validate,
 };
 
 /// Worker threads per connection: requests in flight at once (nbdkit's
@@ -82,6 +90,17 @@ const WAIT_FOR_SEND: usize = 64 * 1024;
 /// Most bytes of contiguous WRITEs a worker joins into one (see
 /// `Shared::next_contiguous_write`).
 const JOINED_WRITE: usize = 512 << 10;
+/// READs of at most this many bytes are answered from memory by the
+/// worker that takes them off the socket, when the export has the data
+/// there (see `Shared::answer_resident`).
+const RESIDENT_READ: u32 = 64 << 10;
+/// Most READs answered that way in one go.
+const RESIDENT_BATCH: usize = 64;
+
+/// A READ small enough to be answered from memory on the reading thread.
+fn small_read(req: &Request) -> bool {
+    req.cmd == NBD_CMD_READ && req.len <= RESIDENT_READ
+}
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
@@ -288,21 +307,10 @@ impl<S: BlockingSocket> Shared<S> {
         Ok(true)
     }
 
-    /// Takes the next request off the socket if it is a WRITE (no FUA) that
-    /// continues where the worker's current one ends (`at`), its header
-    /// already arrived, and its payload fits in `payload` after `filled`
-    /// bytes within [`JOINED_WRITE`]; its payload goes right after those.
-    /// A sequential writer's WRITEs then reach the export as one larger
-    /// write: fewer calls, and a file system's per-call work over each
-    /// page-cache folio done once rather than once per request. Call with
-    /// the read lock.
-    fn next_contiguous_write(
-        &self,
-        input: &mut Input,
-        payload: &mut Vec<u8>,
-        at: u64,
-        filled: usize,
-    ) -> Result<Option<(Request, u32)>> {
+    /// The next request's header if it has arrived (read without waiting
+    /// if not yet buffered) and is well formed; not taken. `None` also
+    /// once nothing more is to be read. Call with the read lock.
+    fn peek_request(&self, input: &mut Input) -> Result<Option<Request>> {
         if input.closed || self.stopping.load(Ordering::Acquire) {
             return Ok(None);
         }
@@ -320,7 +328,96 @@ impl<S: BlockingSocket> Shared<S> {
             }
         }
         let header = &input.buf[input.start..input.start + REQUEST_HEADER_LEN];
-        let Ok(req) = codec::decode_request_header(header, MAX_PAYLOAD) else {
+        Ok(codec::decode_request_header(header, MAX_PAYLOAD).ok())
+    }
+
+    /// Takes the next request off the socket if it is a small READ (see
+    /// [`RESIDENT_READ`]) that has arrived, is valid and gets its budget
+    /// now. Call with the read lock.
+    fn next_small_read(&self, input: &mut Input) -> Result<Option<(Request, u32)>> {
+        let Some(req) = self.peek_request(input)? else {
+            return Ok(None);
+        };
+        if !small_read(&req) || validate(&self.session, self.size, &req).is_err() {
+            return Ok(None);
+        }
+        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
+        if !self.budget.try_acquire(cost) {
+            return Ok(None);
+        }
+        input.start += REQUEST_HEADER_LEN;
+        if input.start == input.end {
+            input.start = 0;
+            input.end = 0;
+        }
+        Ok(Some((req, cost)))
+    }
+
+    /// Holding the read lock: answers `first` (a small READ) and the small
+    /// READs after it that have arrived, as long as the export has their
+    /// data in memory, into `answered` (at most [`RESIDENT_BATCH`]).
+    /// Returns the one whose data is not in memory, for the worker to run
+    /// once it has let go of the lock. Reads from the page cache cost
+    /// about what handing them to another thread does; this way a client's
+    /// queue of reads is taken, answered and sent by one thread, in one
+    /// `writev`, and the other workers are not woken for them.
+    fn answer_resident(
+        &self,
+        input: &mut Input,
+        first: (Request, u32),
+        pool: &Arc<BufPool>,
+        answered: &mut Vec<(Reply, u32)>,
+    ) -> Option<(Request, u32)> {
+        let s = &self.session;
+        let mut next = first;
+        let mut bytes = 0;
+        loop {
+            match execute_resident_read(
+                &*s.entry.export,
+                &s.entry.stats,
+                pool,
+                s.structured,
+                &next.0,
+            ) {
+                Some(reply) => {
+                    bytes += reply_bytes(&reply);
+                    answered.push((reply, next.1));
+                }
+                None => return Some(next),
+            }
+            if answered.len() >= RESIDENT_BATCH || bytes >= BATCH_BYTES {
+                return None;
+            }
+            match self.next_small_read(input) {
+                Ok(Some(more)) => next = more,
+                Ok(None) => return None,
+                Err(e) => {
+                    // What was answered still goes out; nothing more is
+                    // read.
+                    input.closed = true;
+                    self.fail(e);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Takes the next request off the socket if it is a WRITE (no FUA) that
+    /// continues where the worker's current one ends (`at`), its header
+    /// already arrived, and its payload fits in `payload` after `filled`
+    /// bytes within [`JOINED_WRITE`]; its payload goes right after those.
+    /// A sequential writer's WRITEs then reach the export as one larger
+    /// write: fewer calls, and a file system's per-call work over each
+    /// page-cache folio done once rather than once per request. Call with
+    /// the read lock.
+    fn next_contiguous_write(
+        &self,
+        input: &mut Input,
+        payload: &mut Vec<u8>,
+        at: u64,
+        filled: usize,
+    ) -> Result<Option<(Request, u32)>> {
+        let Some(req) = self.peek_request(input)? else {
             return Ok(None);
         };
         let len = req.len as usize;
@@ -568,6 +665,88 @@ impl<S: BlockingSocket> Shared<S> {
         Ok(())
     }
 
+    /// The socket failed: every worker stops.
+    fn broken(&self, e: io::Error) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.socket.stop(Shutdown::Both);
+        self.fail(e.into());
+    }
+
+    /// Takes what the worker runs next off the socket, under the read
+    /// lock: a request (a WRITE with the contiguous WRITEs after it in
+    /// `joined`, their payloads in `payload`), with replies still to send
+    /// first in `answered`; `None` once the connection is over.
+    ///
+    /// Small READs whose data the export has in memory are answered here
+    /// and their replies sent, and the worker reads on, holding the lock:
+    /// while a client's reads come from the page cache, one thread takes
+    /// them, answers and sends, with no other thread woken and no sleep
+    /// between (on a machine with few CPUs, handing each to another
+    /// thread made the client wait for replies and sleep, and the two
+    /// sides took turns on the CPUs instead of running side by side).
+    fn take(
+        &self,
+        payload: &mut Vec<u8>,
+        joined: &mut Vec<(Request, u32)>,
+        pool: &Arc<BufPool>,
+        answered: &mut Vec<(Reply, u32)>,
+    ) -> Option<Next> {
+        let mut input = self.lock_input();
+        loop {
+            let next = match self.next(&mut input, payload) {
+                Ok(Next::Closed) => {
+                    input.closed = true;
+                    return None;
+                }
+                Ok(next) => next,
+                Err(e) => {
+                    input.closed = true;
+                    self.fail(e);
+                    return None;
+                }
+            };
+            match next {
+                Next::Request(req, cost) if small_read(&req) => {
+                    if let Some((req, cost)) =
+                        self.answer_resident(&mut input, (req, cost), pool, answered)
+                    {
+                        // Not in memory: the worker reads it once the lock
+                        // is free, and sends what was answered first.
+                        return Some(Next::Request(req, cost));
+                    }
+                    if let Err(e) = self.send_small(std::mem::take(answered)) {
+                        input.closed = true;
+                        self.broken(e);
+                        return None;
+                    }
+                }
+                Next::Request(req, cost) if req.cmd == NBD_CMD_WRITE && req.flags.is_empty() => {
+                    let mut at = req.offset + u64::from(req.len);
+                    let mut filled = req.len as usize;
+                    loop {
+                        match self.next_contiguous_write(&mut input, payload, at, filled) {
+                            Ok(Some((r, c))) => {
+                                at += u64::from(r.len);
+                                filled += r.len as usize;
+                                joined.push((r, c));
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                // What was taken whole is still answered;
+                                // nothing more is read.
+                                input.closed = true;
+                                self.fail(e);
+                                break;
+                            }
+                        }
+                    }
+                    return Some(Next::Request(req, cost));
+                }
+                next => return Some(next),
+            }
+        }
+    }
+
     /// One worker: take a request, run it, send its reply, until the
     /// connection closes.
     fn work(&self) {
@@ -579,54 +758,16 @@ impl<S: BlockingSocket> Shared<S> {
         let pool = Arc::new(BufPool::default());
         let mut payload: Vec<u8> = Vec::new();
         let mut joined: Vec<(Request, u32)> = Vec::new();
+        let mut answered: Vec<(Reply, u32)> = Vec::new();
         loop {
-            let next = {
-                let mut input = self.lock_input();
-                match self.next(&mut input, &mut payload) {
-                    Ok(Next::Closed) => {
-                        input.closed = true;
-                        None
-                    }
-                    Ok(next) => {
-                        if let Next::Request(req, _) = &next
-                            && req.cmd == NBD_CMD_WRITE
-                            && req.flags.is_empty()
-                        {
-                            let mut at = req.offset + u64::from(req.len);
-                            let mut filled = req.len as usize;
-                            loop {
-                                match self.next_contiguous_write(
-                                    &mut input,
-                                    &mut payload,
-                                    at,
-                                    filled,
-                                ) {
-                                    Ok(Some((r, c))) => {
-                                        at += u64::from(r.len);
-                                        filled += r.len as usize;
-                                        joined.push((r, c));
-                                    }
-                                    Ok(None) => break,
-                                    Err(e) => {
-                                        // What was taken whole is still
-                                        // answered; nothing more is read.
-                                        input.closed = true;
-                                        self.fail(e);
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        Some(next)
-                    }
-                    Err(e) => {
-                        input.closed = true;
-                        self.fail(e);
-                        None
-                    }
-                }
-            };
+            let next = self.take(&mut payload, &mut joined, &pool, &mut answered);
             let Some(next) = next else { break };
+            if !answered.is_empty()
+                && let Err(e) = self.send_small(std::mem::take(&mut answered))
+            {
+                self.broken(e);
+                break;
+            }
             let sent = match next {
                 Next::Request(req, cost) if !joined.is_empty() => {
                     let offset = req.offset;
@@ -670,9 +811,7 @@ impl<S: BlockingSocket> Shared<S> {
             }
             if let Err(e) = sent {
                 // The client is gone: stop every worker.
-                self.stopping.store(true, Ordering::Release);
-                let _ = self.socket.stop(Shutdown::Both);
-                self.fail(e.into());
+                self.broken(e);
                 break;
             }
         }

@@ -4,8 +4,10 @@
 
 mod common;
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, BytesMut};
 use common::{EXPORT, TestServer, pseudo_random};
@@ -13,7 +15,7 @@ use dvsan_nbd::client::{self, ClientOptions};
 use dvsan_nbd::codec::{self, ReplyHeader, Request};
 use dvsan_nbd::connection::Connection;
 use dvsan_nbd::consts::*;
-use dvsan_nbd::{Client, Error};
+use dvsan_nbd::{Client, Error, Export, ExportFlags, FileExport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -158,6 +160,107 @@ async fn many_small_and_big_replies_in_flight_all_arrive_intact() {
         answered += 1;
     }
     assert_eq!(answered, 1024);
+    let c = Arc::into_inner(c).expect("sole owner");
+    c.disconnect().await.expect("disconnect");
+}
+
+/// A file export that answers `read_resident` for every other 64 KiB
+/// stretch and refuses it (after scribbling over the buffer, which the
+/// contract allows) for the rest, counting both.
+struct HalfResident {
+    file: FileExport,
+    answered: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Export for HalfResident {
+    fn size(&self) -> u64 {
+        self.file.size()
+    }
+    fn flags(&self) -> ExportFlags {
+        self.file.flags()
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_at(buf, offset)
+    }
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        if (offset >> 16).is_multiple_of(2) {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+            self.file.read_at(buf, offset).map(|()| true)
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            buf.fill(0xee);
+            Ok(false)
+        }
+    }
+    fn write_at(&self, buf: &[u8], offset: u64, fua: bool) -> io::Result<()> {
+        self.file.write_at(buf, offset, fua)
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.file.flush()
+    }
+    fn trim(&self, offset: u64, len: u64, fua: bool) -> io::Result<()> {
+        self.file.trim(offset, len, fua)
+    }
+    fn write_zeroes(&self, o: u64, l: u64, no_hole: bool, fast: bool, fua: bool) -> io::Result<()> {
+        self.file.write_zeroes(o, l, no_hole, fast, fua)
+    }
+}
+
+/// Small READs whose data the export has in memory are answered by the
+/// worker reading the socket, the others by a worker that may wait on the
+/// device: a mix of both (and of big reads, never answered that way),
+/// many in flight, all come back whole, and both ways were taken.
+#[tokio::test]
+async fn reads_answered_from_memory_and_from_the_device_all_arrive_intact() {
+    let size = 4usize << 20;
+    let export = Arc::new(std::sync::OnceLock::new());
+    let s = {
+        let export = export.clone();
+        TestServer::start_export(size as u64, move |path| {
+            let e = Arc::new(HalfResident {
+                file: FileExport::open(path, false).expect("open export"),
+                answered: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+            });
+            let _ = export.set(e.clone());
+            e
+        })
+    };
+    let c = Arc::new(Client::connect(s.addr, EXPORT).await.expect("connect"));
+    let image = pseudo_random(size, 11);
+    c.write(0, &image, false).await.expect("write image");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1024u64 {
+        let c = c.clone();
+        // Every 32nd a 256 KiB read, the rest 512 B to 16 KiB, some of
+        // them across a 64 KiB boundary.
+        let len = if i % 32 == 0 {
+            256 << 10
+        } else {
+            512 * (1 + i % 32)
+        };
+        let offset = (i * 24_593) % (size as u64 - len);
+        tasks.spawn(async move { (offset, len, c.read(offset, len as u32).await) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        let (offset, len, data) = r.expect("task");
+        let o = offset as usize;
+        assert_eq!(
+            data.expect("read"),
+            &image[o..o + len as usize],
+            "{len} bytes at {offset}"
+        );
+    }
+    let e = export.get().expect("export made");
+    let (answered, refused) = (
+        e.answered.load(Ordering::Relaxed),
+        e.refused.load(Ordering::Relaxed),
+    );
+    assert!(
+        answered > 100 && refused > 100,
+        "{answered} answered from memory, {refused} not"
+    );
     let c = Arc::into_inner(c).expect("sole owner");
     c.disconnect().await.expect("disconnect");
 }

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use dvsan_nbd::file_export::pread_resident;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -285,6 +286,19 @@ impl Disk {
         self.file
             .read_exact_at(buf, DATA_OFFSET + offset)
             .map_err(io(&self.path, "reading"))
+    }
+
+    /// Reads as [`Disk::read_data`] only if the page cache holds the whole
+    /// range (no wait for the device): `false` when it does not, or on any
+    /// error (the caller then reads with [`Disk::read_data`], which reports
+    /// it).
+    pub fn read_data_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        self.check(offset, buf.len() as u64).is_ok()
+            && self.alive("reading").is_ok()
+            && matches!(
+                pread_resident(&self.file, buf, DATA_OFFSET + offset),
+                Ok(true)
+            )
     }
 
     /// Reads as [`Disk::read_data`] but without read-ahead: for a small

@@ -429,6 +429,16 @@ impl Members {
         self.io(m, |d| d.read_data(buf, offset))
     }
 
+    /// Reads as [`Members::read`] only if that needs no wait for the
+    /// device (see [`Disk::read_data_resident`]); `false` otherwise, also
+    /// when the member is out of service.
+    pub(crate) fn read_resident(&self, m: usize, buf: &mut [u8], offset: u64) -> bool {
+        offset + buf.len() as u64 <= self.synced_to(m)
+            && self
+                .available(m)
+                .is_some_and(|d| d.read_data_resident(buf, offset))
+    }
+
     /// Reads as [`Members::read`], without read-ahead: what a parity
     /// update reads of the chunks it is about to overwrite or combine.
     pub(crate) fn read_exact(
@@ -717,6 +727,17 @@ pub(crate) trait SingleCopy {
         })
     }
 
+    /// Reads as [`SingleCopy::read`] only if no piece needs a wait for a
+    /// device; `false` otherwise.
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        let mut resident = true;
+        let mapped = self.map(offset, buf.len() as u64, |m, at, pos, n| {
+            resident = resident && self.members().read_resident(m, &mut buf[pos..pos + n], at);
+            Ok(true)
+        });
+        mapped.is_ok() && resident
+    }
+
     /// Writes `buf` to the group range at `offset`.
     fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
         self.map(offset, buf.len() as u64, |m, at, pos, n| {
@@ -824,6 +845,18 @@ impl Layout {
     /// Reads into `buf` from the group range at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         each!(self, l => l.read(buf, offset))
+    }
+
+    /// Reads as [`Layout::read`] only if that needs no wait for a device:
+    /// `false` when it would (then `buf` holds anything). Linear and
+    /// RAID 0 groups, whose every byte is on one member; the others always
+    /// answer `false`, and are read with [`Layout::read`].
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        match self {
+            Layout::Linear(l) => l.read_resident(buf, offset),
+            Layout::Raid0(l) => l.read_resident(buf, offset),
+            Layout::Raid1(_) | Layout::Raid10(_) | Layout::Raid5(_) | Layout::Raid6(_) => false,
+        }
     }
 
     /// Writes `buf` to the group range at `offset`.

@@ -135,15 +135,48 @@ impl Volume {
 
     /// Reads `buf.len()` bytes at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        let len = buf.len() as u64;
-        self.check(offset, len)?;
+        self.check(offset, buf.len() as u64)?;
         let bits = self.bits_for_io()?;
+        self.read_with(&bits, buf, offset, |piece, at| {
+            self.layout.read(piece, at).map(|()| true)
+        })?;
+        Ok(())
+    }
+
+    /// Reads as [`Volume::read`] only if that needs no wait for a device
+    /// (never-written regions read as zeros, the rest in the members' page
+    /// cache): `false` when it would, or on any error (then [`Volume::read`]
+    /// reports it).
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        if self.check(offset, buf.len() as u64).is_err() {
+            return false;
+        }
+        let Ok(bits) = self.bits_for_io() else {
+            return false;
+        };
+        let read = |piece: &mut [u8], at| Ok(self.layout.read_resident(piece, at));
+        matches!(self.read_with(&bits, buf, offset, read), Ok(true))
+    }
+
+    /// Fills `buf` from `offset` run by run of regions in the same state:
+    /// a never-written run with zeros, a written one by `read(piece,
+    /// group_offset)`, which may answer `false` to stop there (returned).
+    fn read_with<F>(
+        &self,
+        bits: &[AtomicBool],
+        buf: &mut [u8],
+        offset: u64,
+        mut read: F,
+    ) -> Result<bool, StorageError>
+    where
+        F: FnMut(&mut [u8], u64) -> Result<bool, StorageError>,
+    {
+        let len = buf.len() as u64;
         let written = |region: u64| bits[region as usize].load(Ordering::Acquire);
         let mut pos = 0u64;
         while pos < len {
             let at = offset + pos;
             let region = at / REGION;
-            // A run of regions with the same state, read or zeroed at once.
             let state = written(region);
             let mut end = (region + 1) * REGION;
             while end < offset + len && written(end / REGION) == state {
@@ -151,14 +184,14 @@ impl Volume {
             }
             let n = end.min(offset + len) - at;
             let piece = &mut buf[pos as usize..(pos + n) as usize];
-            if state {
-                self.layout.read(piece, self.record.offset + at)?;
-            } else {
+            if !state {
                 piece.fill(0);
+            } else if !read(piece, self.record.offset + at)? {
+                return Ok(false);
             }
             pos += n;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Writes `buf` at `offset`.
@@ -321,6 +354,10 @@ impl Export for Volume {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         Ok(self.read(buf, offset)?)
+    }
+
+    fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        Ok(Volume::read_resident(self, buf, offset))
     }
 
     fn write_at(&self, buf: &[u8], offset: u64, fua: bool) -> io::Result<()> {

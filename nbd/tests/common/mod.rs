@@ -5,11 +5,11 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dvsan_nbd::{Access, ExportStats, FileExport, StaticRegistry};
+use dvsan_nbd::{Access, Export, ExportStats, FileExport, StaticRegistry};
 use tokio::sync::oneshot;
 
 pub const EXPORT: &str = "disk";
@@ -41,7 +41,29 @@ impl TestServer {
         let ro = FileExport::open(&path, true).expect("open read-only export");
         registry.add("ro", "read-only view", Arc::new(ro), Access::Everyone);
         registry.set_default(EXPORT);
+        Self::serve(registry, dir, path, stats)
+    }
 
+    /// A server whose export `disk` is `export` (built over a file of
+    /// `size` zero bytes at the path given to `make`).
+    pub fn start_export(size: u64, make: impl FnOnce(&Path) -> Arc<dyn Export>) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk.img");
+        std::fs::File::create(&path)
+            .and_then(|f| f.set_len(size))
+            .expect("create backing file");
+        let mut registry = StaticRegistry::new();
+        let stats = registry.add(EXPORT, "test disk", make(&path), Access::Everyone);
+        registry.set_default(EXPORT);
+        Self::serve(registry, dir, path, stats)
+    }
+
+    fn serve(
+        registry: StaticRegistry,
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        stats: Arc<ExportStats>,
+    ) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
