@@ -7,19 +7,16 @@
 //! trusted when it comes back; linear and RAID 0 groups with a member lost
 //! fail their I/O with errors while the unit still opens.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::{DISK, MIB, apply, check_contents, pattern, scratch, volume};
 use dvsan_agent::storage::disk::DATA_OFFSET;
 use dvsan_agent::storage::metadata::Level;
-use dvsan_agent::storage::{
-    DiskHealth, DiskSpec, GroupSpec, GroupState, StorageError, Unit, Volume,
-};
+use dvsan_agent::storage::{DiskHealth, DiskSpec, GroupSpec, GroupState, StorageError, Unit};
 use proptest::prelude::*;
-
-const MIB: u64 = 1 << 20;
-/// Every test disk: 3 MiB, so 2 MiB of data.
-const DISK: u64 = 3 * MIB;
 
 /// A unit of `n` disk files with one group (index 1, members = disks 1..=n
 /// in order) and one volume "v" filling it.
@@ -28,26 +25,22 @@ struct Rig {
     specs: Vec<DiskSpec>,
 }
 
-/// A scratch directory, in memory when the system has /dev/shm: the
-/// engine syncs at every flush and metadata update, which on a real disk
-/// would make these tests slow for nothing.
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
-    {
-        return dir;
-    }
-    tempfile::tempdir().unwrap()
-}
-
 impl Rig {
     fn new(level: Level, n: usize, chunk: u64) -> (Rig, Unit) {
         Rig::sized(level, n, chunk, DISK)
     }
 
     fn sized(level: Level, n: usize, chunk: u64, size: u64) -> (Rig, Unit) {
-        let dir = scratch();
+        Rig::in_dir(scratch(), level, n, chunk, size)
+    }
+
+    fn in_dir(
+        dir: tempfile::TempDir,
+        level: Level,
+        n: usize,
+        chunk: u64,
+        size: u64,
+    ) -> (Rig, Unit) {
         let specs: Vec<DiskSpec> = (0..n)
             .map(|i| DiskSpec {
                 path: dir.path().join(format!("disk{i}.img")),
@@ -89,46 +82,42 @@ impl Rig {
     }
 }
 
-fn volume(unit: &Unit) -> Arc<Volume> {
-    unit.volume("v").unwrap().unwrap()
-}
-
-/// `len` bytes of noise, different for each seed (a slice of one buffer:
-/// cheap even unoptimised).
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    static NOISE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let noise = NOISE.get_or_init(|| {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        (0..(8 * MIB as usize + 256 * 4099))
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    });
-    let start = seed as usize * 4099;
-    noise[start..start + len].to_vec()
-}
-
-/// A write of `len` bytes at `offset` (both reduced to fit `size`), to the
-/// volume and the model.
-fn apply(vol: &Volume, model: &mut [u8], offset: u64, len: usize, seed: u8) {
-    let size = model.len() as u64;
-    let offset = offset % size;
-    let len = len.clamp(1, (size - offset) as usize);
-    let data = pattern(len, seed);
-    vol.write(&data, offset).unwrap();
-    model[offset as usize..offset as usize + len].copy_from_slice(&data);
-}
-
-fn check_contents(vol: &Volume, model: &[u8]) {
-    let mut all = vec![0u8; model.len()];
-    vol.read(&mut all, 0).unwrap();
-    if all != model {
-        let i = all.iter().zip(model).position(|(a, b)| a != b);
-        panic!("contents differ from the model first at byte {i:?}");
+/// Reads answered from memory (what the NBD server tries first) match
+/// the model on every level that offers them, healthy and with a mirror
+/// member failed. On the file system of the temporary directory, not
+/// tmpfs: tmpfs cannot tell what is in memory, and answers none.
+#[test]
+fn reads_from_memory_match_the_model_on_every_level_that_offers_them() {
+    let fs = rustix::fs::statfs(std::env::temp_dir()).unwrap();
+    if fs.f_type == 0x0102_1994 {
+        eprintln!("skipped: the temporary directory is on tmpfs");
+        return;
+    }
+    for (level, n) in [
+        (Level::Linear, 2),
+        (Level::Raid0, 3),
+        (Level::Raid1, 2),
+        (Level::Raid10, 4),
+    ] {
+        let (_rig, unit) = Rig::in_dir(tempfile::tempdir().unwrap(), level, n, 64 << 10, DISK);
+        let vol = volume(&unit);
+        let mut model = vec![0u8; vol.size() as usize];
+        for (i, at) in [0, 70_000, 500_000, 1_000_001, 2_500_000]
+            .into_iter()
+            .enumerate()
+        {
+            apply(&vol, &mut model, at, 200_000, i as u64 + 40);
+        }
+        let answered = check_contents(&vol, &model);
+        assert!(
+            answered > 10,
+            "{level:?}: {answered} reads answered from memory"
+        );
+        if matches!(level, Level::Raid1 | Level::Raid10) {
+            unit.disks()[0].fail_for_test();
+            let answered = check_contents(&vol, &model);
+            assert!(answered > 10, "{level:?} degraded: {answered} answered");
+        }
     }
 }
 
@@ -236,7 +225,7 @@ fn model_run(level: Level, n: usize, chunk: u64, ops: &[(u64, usize, u8, bool)])
     let mut model = vec![0u8; size as usize];
     for &(offset, len, seed, reopen) in ops {
         let vol = volume(unit.as_ref().unwrap());
-        apply(&vol, &mut model, offset, len, seed);
+        apply(&vol, &mut model, offset, len, seed.into());
         if reopen {
             vol.flush().unwrap();
             drop(vol);
@@ -315,7 +304,7 @@ proptest! {
         {
             let vol = volume(&unit);
             for &(o, l, s, _) in &before {
-                apply(&vol, &mut model, o, l, s);
+                apply(&vol, &mut model, o, l, s.into());
             }
             vol.flush().unwrap();
         }
@@ -332,7 +321,7 @@ proptest! {
         {
             let vol = volume(&unit);
             for &(o, l, s, reopen) in &after {
-                apply(&vol, &mut model, o, l, s);
+                apply(&vol, &mut model, o, l, s.into());
                 if reopen {
                     check_contents(&vol, &model);
                 }
@@ -360,7 +349,7 @@ fn raid6_serves_with_any_two_members_missing() {
                 .iter()
                 .enumerate()
             {
-                apply(&vol, &mut model, *o, 70_000 + i * 999, i as u8 + 1);
+                apply(&vol, &mut model, *o, 70_000 + i * 999, i as u64 + 1);
             }
             vol.flush().unwrap();
             drop(vol);
@@ -395,7 +384,7 @@ fn a_member_failing_under_io_is_served_around_recorded_and_kept_out() {
         let vol = volume(&unit);
         let mut model = vec![0u8; vol.size() as usize];
         for i in 0..6u8 {
-            apply(&vol, &mut model, i as u64 * 700_001, 150_000, i);
+            apply(&vol, &mut model, i as u64 * 700_001, 150_000, i.into());
         }
         vol.flush().unwrap();
         for &m in &fail {
@@ -633,7 +622,7 @@ fn concurrent_writers_sharing_stripes_keep_parity_right() {
                             let block = (x % (SPAN / BLOCK)) / OWNERS * OWNERS + t as u64 / 2;
                             let within = (x >> 32) % BLOCK;
                             let len = 1 + (x >> 48) % (BLOCK - within);
-                            let data = pattern(len as usize, (i + t) as u8);
+                            let data = pattern(len as usize, (i + t) as u64);
                             let at = base + block * BLOCK + within;
                             vol.write(&data, at).unwrap();
                             written.push((at, data));

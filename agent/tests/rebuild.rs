@@ -8,32 +8,20 @@
 //! a mirror made whole); a degraded RAID 5 that crashed refuses to rebuild
 //! data from parity that may be stale (the write hole) until a rebuild.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{DISK, MIB, apply, check_contents, scratch, volume};
 use dvsan_agent::storage::disk::DATA_OFFSET;
 use dvsan_agent::storage::layout::tolerates;
 use dvsan_agent::storage::metadata::Level;
 use dvsan_agent::storage::{
-    DiskHealth, DiskSpec, GroupSpec, GroupState, MaintenanceConfig, StorageError, Unit, Volume,
+    DiskHealth, DiskSpec, GroupSpec, GroupState, MaintenanceConfig, StorageError, Unit,
 };
 use proptest::prelude::*;
-
-const MIB: u64 = 1 << 20;
-/// Every test disk: 3 MiB, so 2 MiB of data.
-const DISK: u64 = 3 * MIB;
-
-/// A scratch directory, in memory when the system has /dev/shm.
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
-    {
-        return dir;
-    }
-    tempfile::tempdir().unwrap()
-}
 
 fn config(rate: u64, auto_spare: bool) -> MaintenanceConfig {
     MaintenanceConfig {
@@ -97,40 +85,6 @@ impl Rig {
                 to
             })
             .collect()
-    }
-}
-
-fn volume(unit: &Unit) -> Arc<Volume> {
-    unit.volume("v").unwrap().unwrap()
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn apply(vol: &Volume, model: &mut [u8], offset: u64, len: usize, seed: u64) {
-    let size = model.len() as u64;
-    let offset = offset % size;
-    let len = len.clamp(1, (size - offset) as usize);
-    let data = pattern(len, seed);
-    vol.write(&data, offset).unwrap();
-    model[offset as usize..offset as usize + len].copy_from_slice(&data);
-}
-
-fn check_contents(vol: &Volume, model: &[u8]) {
-    let mut all = vec![0u8; model.len()];
-    vol.read(&mut all, 0).unwrap();
-    if all != model {
-        let i = all.iter().zip(model).position(|(a, b)| a != b);
-        panic!("contents differ from the model first at byte {i:?}");
     }
 }
 
@@ -265,7 +219,9 @@ fn model_run(level: Level, n: usize, spares: usize, rate: u64, auto_spare: bool,
         let vol = volume(u);
         match *op {
             Op::Write(o, l, s) => apply(&vol, &mut model, o, l, s),
-            Op::Check => check_contents(&vol, &model),
+            Op::Check => {
+                check_contents(&vol, &model);
+            }
             Op::Fail(sel) if redundant => {
                 // Reads find failures out: the lost list is then current.
                 check_contents(&vol, &model);

@@ -60,6 +60,25 @@ impl Raid1 {
         Err(self.members.failed_error())
     }
 
+    /// Reads as [`Raid1::read`] only if a member has the range in memory;
+    /// `false` otherwise, and while a resync has not reached it (the first
+    /// member then decides, read the normal way).
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        let end = offset + buf.len() as u64;
+        if end > self.size
+            || self
+                .members
+                .bitmap
+                .as_ref()
+                .is_some_and(|b| b.is_pending(offset, end))
+        {
+            return false;
+        }
+        let n = self.members.len();
+        let first = self.turn.next(n);
+        (0..n).any(|i| self.members.read_resident((first + i) % n, buf, offset))
+    }
+
     /// Calls `f(member, at, pos, n)` for every member over the group
     /// range, marked in the bitmap and under the copy locks while a
     /// rebuild or resync copies.

@@ -70,6 +70,39 @@ impl Raid10 {
         )
     }
 
+    /// Reads as [`Raid10::read`] only if, for every chunk, a member of
+    /// its pair has it in memory and no resync is pending over it; `false`
+    /// otherwise.
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        if check_range(offset, buf.len() as u64, self.capacity()).is_err() {
+            return false;
+        }
+        let turn = self.turn.next(2);
+        let mut resident = true;
+        let walked = for_chunks(
+            self.chunk,
+            self.pairs(),
+            offset,
+            buf.len() as u64,
+            |pair, at, pos, n| {
+                let piece = &mut buf[pos..pos + n];
+                let pending = self
+                    .members
+                    .bitmap
+                    .as_ref()
+                    .is_some_and(|b| b.is_pending(at, at + n as u64));
+                resident = resident
+                    && !pending
+                    && (0..2).any(|i| {
+                        self.members
+                            .read_resident(2 * pair + (turn + i) % 2, piece, at)
+                    });
+                Ok(())
+            },
+        );
+        walked.is_ok() && resident
+    }
+
     fn each(
         &self,
         offset: u64,
