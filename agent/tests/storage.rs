@@ -142,9 +142,10 @@ fn a_deleted_volume_still_held_by_a_client_no_longer_reads_or_writes_its_range()
 }
 
 /// What the NBD server answers on the thread reading the socket: a read
-/// of never-written regions (zeros) or of pages in the cache, right; a
-/// read that would wait for the device, a deleted volume, or a RAID 5
-/// group, refused (the server then reads the normal way).
+/// of never-written regions (zeros) or of pages in the cache, right
+/// (RAID 5 too); a read that would wait for the device, a deleted volume,
+/// or data to reconstruct from parity, refused (the server then reads the
+/// normal way).
 #[test]
 fn a_read_from_memory_is_answered_only_when_no_device_wait_is_needed() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +176,6 @@ fn a_read_from_memory_is_answered_only_when_no_device_wait_is_needed() {
     v.read(&mut buf[..4096], 8192).unwrap();
     assert_eq!(buf[..4096], data[8192..8192 + 4096]);
 
-    // RAID 5 is always read the normal way.
     unit.create_group(&GroupSpec {
         index: 2,
         name: "r5".into(),
@@ -185,8 +185,19 @@ fn a_read_from_memory_is_answered_only_when_no_device_wait_is_needed() {
     })
     .unwrap();
     let r5 = unit.create_volume(2, "r5v", 2, MIB).unwrap();
-    r5.write(&data[..4096], 0).unwrap();
-    assert!(!r5.read_resident(&mut buf[..4096], 0));
+    // Three stripes of two 64 KiB data chunks: every member holds data in
+    // one of them.
+    let three = 384 << 10;
+    r5.write(&data[..three], 0).unwrap();
+    let mut back = vec![0u8; three];
+    assert!(r5.read_resident(&mut back, 0));
+    assert!(back == data[..three]);
+    // With a member lost, its chunks need reconstruction: refused.
+    unit.disks()[1].fail_for_test();
+    assert!(!r5.read_resident(&mut back, 0));
+    back.fill(0);
+    r5.read(&mut back, 0).unwrap();
+    assert!(back == data[..three]);
 
     // A deleted volume answers nothing.
     drop(r5);

@@ -848,17 +848,10 @@ impl Layout {
     }
 
     /// Reads as [`Layout::read`] only if that needs no wait for a device:
-    /// `false` when it would (then `buf` holds anything). RAID 5 and 6
-    /// always answer `false` (a read may need reconstruction from the
-    /// other members) and are read with [`Layout::read`].
+    /// `false` when it would (then `buf` holds anything), and where data
+    /// would have to be reconstructed from parity.
     pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
-        match self {
-            Layout::Linear(l) => l.read_resident(buf, offset),
-            Layout::Raid0(l) => l.read_resident(buf, offset),
-            Layout::Raid1(l) => l.read_resident(buf, offset),
-            Layout::Raid10(l) => l.read_resident(buf, offset),
-            Layout::Raid5(_) | Layout::Raid6(_) => false,
-        }
+        each!(self, l => l.read_resident(buf, offset))
     }
 
     /// Writes `buf` to the group range at `offset`.

@@ -351,6 +351,30 @@ impl Parity {
         })
     }
 
+    /// Reads as [`Parity::read`] only if every piece's data member has it
+    /// in memory; `false` otherwise, also where a piece would have to be
+    /// reconstructed from the rest of its column (read the normal way).
+    pub(crate) fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        if check_range(offset, buf.len() as u64, self.capacity()).is_err()
+            || self.members.check().is_err()
+        {
+            return false;
+        }
+        let mut resident = true;
+        let walked = self.for_stripes(offset, buf.len() as u64, |s, pieces| {
+            for p in pieces {
+                let out = &mut buf[p.pos..p.pos + p.len];
+                let at = s * self.chunk + p.start as u64;
+                resident = resident
+                    && self
+                        .members
+                        .read_resident(self.data_member(s, p.j), out, at);
+            }
+            Ok(())
+        });
+        walked.is_ok() && resident
+    }
+
     /// Writes `buf` to the group range at `offset`.
     pub(crate) fn write(&self, buf: &[u8], offset: u64) -> Result<(), StorageError> {
         check_range(offset, buf.len() as u64, self.capacity())?;
