@@ -45,6 +45,40 @@ impl Raid10 {
 
     /// Reads into `buf` from the group range at `offset`.
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        self.pieces(buf, offset, |piece, at, order, _| {
+            for m in order {
+                if self.members.read(m, piece, at)? {
+                    return Ok(());
+                }
+            }
+            Err(self.members.failed_error())
+        })
+    }
+
+    /// Reads as [`Raid10::read`] only if, for every chunk, a member of
+    /// its pair has it in memory and no resync is pending over it; `false`
+    /// otherwise.
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
+        let mut resident = true;
+        let walked = self.pieces(buf, offset, |piece, at, order, pending| {
+            resident = resident
+                && !pending
+                && order
+                    .iter()
+                    .any(|&m| self.members.read_resident(m, piece, at));
+            Ok(())
+        });
+        walked.is_ok() && resident
+    }
+
+    /// Calls `f(piece, member_offset, members, pending)` for each chunk's
+    /// share of `buf` at group offset `offset`: the pair's two members in
+    /// the order to read them (alternating between calls, the first
+    /// member first while a resync is `pending` over the piece).
+    fn pieces<F>(&self, buf: &mut [u8], offset: u64, mut f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(&mut [u8], u64, [usize; 2], bool) -> Result<(), StorageError>,
+    {
         check_range(offset, buf.len() as u64, self.capacity())?;
         let turn = self.turn.next(2);
         for_chunks(
@@ -53,54 +87,16 @@ impl Raid10 {
             offset,
             buf.len() as u64,
             |pair, at, pos, n| {
-                let piece = &mut buf[pos..pos + n];
                 let pending = self
                     .members
                     .bitmap
                     .as_ref()
                     .is_some_and(|b| b.is_pending(at, at + n as u64));
                 let first = if pending { 0 } else { turn };
-                for i in 0..2 {
-                    if self.members.read(2 * pair + (first + i) % 2, piece, at)? {
-                        return Ok(());
-                    }
-                }
-                Err(self.members.failed_error())
+                let order = [2 * pair + first, 2 * pair + (first + 1) % 2];
+                f(&mut buf[pos..pos + n], at, order, pending)
             },
         )
-    }
-
-    /// Reads as [`Raid10::read`] only if, for every chunk, a member of
-    /// its pair has it in memory and no resync is pending over it; `false`
-    /// otherwise.
-    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
-        if check_range(offset, buf.len() as u64, self.capacity()).is_err() {
-            return false;
-        }
-        let turn = self.turn.next(2);
-        let mut resident = true;
-        let walked = for_chunks(
-            self.chunk,
-            self.pairs(),
-            offset,
-            buf.len() as u64,
-            |pair, at, pos, n| {
-                let piece = &mut buf[pos..pos + n];
-                let pending = self
-                    .members
-                    .bitmap
-                    .as_ref()
-                    .is_some_and(|b| b.is_pending(at, at + n as u64));
-                resident = resident
-                    && !pending
-                    && (0..2).any(|i| {
-                        self.members
-                            .read_resident(2 * pair + (turn + i) % 2, piece, at)
-                    });
-                Ok(())
-            },
-        );
-        walked.is_ok() && resident
     }
 
     fn each(
