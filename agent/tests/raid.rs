@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{DISK, MIB, apply, check_contents, pattern, scratch, volume};
+use common::{DISK, MIB, apply, check_contents, fill, pattern, scratch, volume};
 use dvsan_agent::storage::disk::DATA_OFFSET;
 use dvsan_agent::storage::metadata::Level;
 use dvsan_agent::storage::{DiskHealth, DiskSpec, GroupSpec, GroupState, StorageError, Unit};
@@ -438,8 +438,7 @@ fn a_member_back_after_missing_writes_is_not_trusted_but_one_that_missed_none_is
     ] {
         let (rig, unit) = Rig::new(level, n, 4096);
         let vol = volume(&unit);
-        let mut model = vec![0u8; vol.size() as usize];
-        apply(&vol, &mut model, 0, vol.size() as usize, 1);
+        let mut model = fill(&vol, 1);
         vol.flush().unwrap();
         drop(vol);
         drop(unit);
@@ -488,8 +487,7 @@ fn linear_and_raid0_with_a_member_lost_fail_their_io_but_the_unit_opens() {
     for level in [Level::Linear, Level::Raid0] {
         let (rig, unit) = Rig::new(level, 3, 0);
         let vol = volume(&unit);
-        let mut model = vec![0u8; vol.size() as usize];
-        apply(&vol, &mut model, 0, vol.size() as usize, 3);
+        let model = fill(&vol, 3);
         vol.flush().unwrap();
         drop(vol);
         drop(unit);
@@ -537,8 +535,7 @@ fn too_many_members_lost_fails_the_group_with_errors() {
     ] {
         let (rig, unit) = Rig::new(level, n, 0);
         let vol = volume(&unit);
-        let mut model = vec![0u8; vol.size() as usize];
-        apply(&vol, &mut model, 0, vol.size() as usize, 4);
+        let mut model = fill(&vol, 4);
         vol.flush().unwrap();
         // Lose all but the last while running, which still serves.
         for &m in &lose[..lose.len() - 1] {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{DISK, MIB, apply, check_contents, scratch, volume};
+use common::{DISK, MIB, apply, check_contents, fill, scratch, volume};
 use dvsan_agent::storage::disk::DATA_OFFSET;
 use dvsan_agent::storage::layout::tolerates;
 use dvsan_agent::storage::metadata::Level;
@@ -357,8 +357,7 @@ fn a_replaced_member_is_rebuilt_while_written_and_the_group_is_optimal_again() {
         // 2 MiB per member at 2 MiB/s: about a second of rebuild.
         let (rig, unit) = Rig::new(level, n, 1, config(2 * MIB, false));
         let vol = volume(&unit);
-        let mut model = vec![0u8; vol.size() as usize];
-        apply(&vol, &mut model, 0, vol.size() as usize, 1);
+        let mut model = fill(&vol, 1);
         let old = slot_disk(&unit, fail).unwrap();
         old.fail_for_test();
         // Mirrors take turns: read twice so that the failure is found.
@@ -451,8 +450,7 @@ fn a_rebuild_stopped_by_a_restart_resumes_from_its_record() {
     // 512 KiB/s over 2 MiB: records two seconds in, at about 1 MiB.
     let (rig, unit) = Rig::new(Level::Raid1, 2, 1, config(MIB / 2, false));
     let vol = volume(&unit);
-    let mut model = vec![0u8; vol.size() as usize];
-    apply(&vol, &mut model, 0, vol.size() as usize, 3);
+    let model = fill(&vol, 3);
     vol.flush().unwrap();
     drop(vol);
     drop(unit);
@@ -480,8 +478,7 @@ fn raid6_rebuilds_two_replaced_members_in_one_pass_each_from_its_own_mark() {
     // progress before the unit stops; the second none.
     let (rig, unit) = Rig::new(Level::Raid6, 5, 2, config(MIB / 2, false));
     let vol = volume(&unit);
-    let mut model = vec![0u8; vol.size() as usize];
-    apply(&vol, &mut model, 0, vol.size() as usize, 11);
+    let model = fill(&vol, 11);
     vol.flush().unwrap();
     drop(vol);
     drop(unit);
@@ -581,8 +578,7 @@ fn a_clean_stop_leaves_nothing_to_resync() {
         };
         let (rig, unit) = Rig::new(level, n, 0, slow);
         let vol = volume(&unit);
-        let mut model = vec![0u8; vol.size() as usize];
-        apply(&vol, &mut model, 0, vol.size() as usize, 11);
+        let model = fill(&vol, 11);
         // Flushed (the allocation map is durable) but the bits would stay
         // marked for ten minutes: dropping the unit is what clears them.
         vol.flush().unwrap();
@@ -650,8 +646,7 @@ fn a_degraded_raid5_after_a_crash_refuses_stale_parity_until_rebuilt() {
     };
     let (rig, unit) = Rig::new(Level::Raid5, 3, 1, slow);
     let vol = volume(&unit);
-    let mut model = vec![0u8; vol.size() as usize];
-    apply(&vol, &mut model, 0, vol.size() as usize, 31);
+    let mut model = fill(&vol, 31);
     vol.flush().unwrap();
     // Clean, then one region written again and the unit crashes.
     drop(vol);

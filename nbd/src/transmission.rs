@@ -37,6 +37,15 @@ use crate::handshake::BASE_ALLOCATION_ID;
 /// request): about 128 MiB of payloads, or 2048 small requests.
 pub(crate) const BUDGET_UNITS: u32 = 2048;
 pub(crate) const BUDGET_UNIT_SHIFT: u32 = 16;
+/// Units of the in-flight budget a request holds until answered: one, and
+/// one more per [`BUDGET_UNIT_SHIFT`] bytes of a READ's or WRITE's payload.
+pub(crate) fn budget_cost(req: &Request) -> u32 {
+    match req.cmd {
+        NBD_CMD_READ | NBD_CMD_WRITE => (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS),
+        _ => 1,
+    }
+}
+
 /// Replies gathered into one vectored write at most.
 const MAX_BATCH: usize = 64;
 /// Least free space kept in the read buffer before a read.
@@ -291,7 +300,6 @@ fn block_status_reply(req: &Request, extents: Vec<Extent>) -> Reply {
     }
 }
 
-/// Runs one validated request against the backend (on a worker thread).
 /// A READ's reply carrying `data`, counted.
 fn read_reply(
     stats: &ExportStats,
@@ -327,6 +335,7 @@ pub(crate) fn execute_resident_read(
     }
 }
 
+/// Runs one validated request against the backend (on a worker thread).
 pub(crate) fn execute(
     export: &dyn Export,
     stats: &ExportStats,
@@ -504,10 +513,7 @@ where
                         }
                         continue;
                     }
-                    let cost = match req.cmd {
-                        NBD_CMD_READ | NBD_CMD_WRITE => 1 + (req.len >> BUDGET_UNIT_SHIFT),
-                        _ => 1,
-                    };
+                    let cost = budget_cost(&req);
                     let permit = budget
                         .clone()
                         .acquire_many_owned(cost)

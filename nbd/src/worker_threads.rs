@@ -59,7 +59,7 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::export::ExportStats;
 use crate::transmission::{
-    BUDGET_UNIT_SHIFT, BUDGET_UNITS, BufPool, Reply, Session, execute, execute_resident_read,
+    BUDGET_UNITS, BufPool, Reply, Session, budget_cost, execute, execute_resident_read,
     execute_writes, shutdown_signal, validate,
 };
 
@@ -164,6 +164,23 @@ struct Input {
     closed: bool,
 }
 
+impl Input {
+    /// Moves the buffered bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Starts from the front again once everything buffered is taken.
+    fn rewind_if_empty(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
 /// Small replies waiting for the wire.
 struct Outbox {
     /// Each with the budget it returns once sent, in the order queued.
@@ -177,7 +194,8 @@ fn reply_bytes(reply: &Reply) -> usize {
     reply.head.len() + reply.data.as_ref().map_or(0, Vec::len)
 }
 
-/// Units of [`BUDGET_UNIT_SHIFT`] bytes that payloads in flight may hold.
+/// Units of the in-flight budget (see `transmission::budget_cost`) that
+/// requests in flight may hold.
 struct Budget {
     state: Mutex<BudgetState>,
     returned: Condvar,
@@ -285,9 +303,7 @@ impl<S: BlockingSocket> Shared<S> {
                 return Ok(false);
             }
             if input.buf.len() - input.start < want {
-                input.buf.copy_within(input.start..input.end, 0);
-                input.end -= input.start;
-                input.start = 0;
+                input.compact();
                 if input.buf.len() < want {
                     input.buf.resize(want, 0);
                 }
@@ -317,9 +333,7 @@ impl<S: BlockingSocket> Shared<S> {
         if input.end - input.start < REQUEST_HEADER_LEN {
             // Whatever has arrived, without waiting for more.
             if input.buf.len() - input.end < REQUEST_HEADER_LEN {
-                input.buf.copy_within(input.start..input.end, 0);
-                input.end -= input.start;
-                input.start = 0;
+                input.compact();
             }
             let room = (input.end + FILL).min(input.buf.len());
             input.end += self.socket.read_ready(&mut input.buf[input.end..room])?;
@@ -341,15 +355,12 @@ impl<S: BlockingSocket> Shared<S> {
         if !small_read(&req) || validate(&self.session, self.size, &req).is_err() {
             return Ok(None);
         }
-        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
+        let cost = budget_cost(&req);
         if !self.budget.try_acquire(cost) {
             return Ok(None);
         }
         input.start += REQUEST_HEADER_LEN;
-        if input.start == input.end {
-            input.start = 0;
-            input.end = 0;
-        }
+        input.rewind_if_empty();
         Ok(Some((req, cost)))
     }
 
@@ -430,7 +441,7 @@ impl<S: BlockingSocket> Shared<S> {
         {
             return Ok(None);
         }
-        let cost = (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS);
+        let cost = budget_cost(&req);
         if !self.budget.try_acquire(cost) {
             return Ok(None);
         }
@@ -468,10 +479,7 @@ impl<S: BlockingSocket> Shared<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        if input.start == input.end {
-            input.start = 0;
-            input.end = 0;
-        }
+        input.rewind_if_empty();
         Ok(())
     }
 
@@ -510,10 +518,7 @@ impl<S: BlockingSocket> Shared<S> {
             debug!(peer = %s.peer, "client disconnected (NBD_CMD_DISC)");
             return Ok(Next::Closed);
         }
-        let cost = match req.cmd {
-            NBD_CMD_READ | NBD_CMD_WRITE => (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS),
-            _ => 1,
-        };
+        let cost = budget_cost(&req);
         self.budget.acquire(cost);
         if req.cmd == NBD_CMD_WRITE {
             // Read even a refused write's payload: the stream must stay in
@@ -523,10 +528,7 @@ impl<S: BlockingSocket> Shared<S> {
                 return Err(e);
             }
         }
-        if input.start == input.end {
-            input.start = 0;
-            input.end = 0;
-        }
+        input.rewind_if_empty();
         if let Err((errno, msg)) = validate(s, self.size, &req) {
             self.budget.release(cost);
             debug!(cmd = %req.cmd, offset = req.offset, len = req.len, %errno, msg, "request refused");

@@ -64,6 +64,14 @@ pub fn apply(vol: &Volume, model: &mut [u8], offset: u64, len: usize, seed: u64)
     model[offset as usize..offset as usize + len].copy_from_slice(&data);
 }
 
+/// The whole volume written with [`pattern`] noise; returns the model.
+pub fn fill(vol: &Volume, seed: u64) -> Vec<u8> {
+    let mut model = vec![0u8; vol.size() as usize];
+    let len = model.len();
+    apply(vol, &mut model, 0, len, seed);
+    model
+}
+
 /// The volume reads as the model, whole; and in 4 KiB and 60 KiB pieces
 /// answered from memory (what the NBD server asks first) wherever the
 /// volume says it can. Returns how many pieces it answered so (none on
