@@ -602,6 +602,10 @@ struct ReplacePlan {
 }
 
 impl SetPlan for ReplacePlan {
+    fn reversible(&self) -> bool {
+        false
+    }
+
     fn commit(&mut self) -> Result<(), String> {
         for r in &self.replacements[self.applied..] {
             blocking(|| {
@@ -625,7 +629,9 @@ impl SetPlan for ReplacePlan {
             return Ok(());
         }
         // The lost member's data is gone from the slot's record: a
-        // replacement stands once made.
+        // replacement stands once made. It is committed after every other
+        // change of its request (see `reversible`), so only a replacement
+        // of the same request failing leaves one standing.
         Err(format!(
             "{} member replacement(s) cannot be undone",
             self.applied

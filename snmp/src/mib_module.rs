@@ -62,6 +62,13 @@ pub trait SetPlan: Send {
     fn commit(&mut self) -> Result<(), String>;
     /// Restores what `commit` changed (another binding of the request failed).
     fn undo(&mut self) -> Result<(), String>;
+    /// Whether [`SetPlan::undo`] can restore what a commit changed. A
+    /// module commits its plans that cannot be undone after all its others
+    /// have committed, so that one of those failing never leaves a change
+    /// standing that the request's answer says was not made.
+    fn reversible(&self) -> bool {
+        true
+    }
 }
 
 /// A scalar group or a table: the unit a module dispatches to.
@@ -385,11 +392,48 @@ struct StagedSet {
     owners: Vec<(usize, usize)>,
     /// Bindings of this request whose per-binding test has run.
     tested: usize,
+    /// The module's plans were committed (when its first binding was).
+    attempted: bool,
+    /// Plans committed (perhaps in part), in the order they were.
+    committed: Vec<usize>,
+    /// A rollback could not restore everything: the request's answer is
+    /// undoFailed.
+    undo_failed: bool,
 }
 
 struct StagedPlan {
     plan: Box<dyn SetPlan>,
-    committed: bool,
+}
+
+impl StagedSet {
+    /// Commits every plan of the request: those that can be undone first,
+    /// in request order, then those that cannot. On a failure, rolls back
+    /// what was committed (the failing plan too: it may have applied in
+    /// part) and returns the error.
+    fn commit_all(&mut self) -> Result<(), String> {
+        self.attempted = true;
+        let mut order: Vec<usize> = (0..self.plans.len()).collect();
+        order.sort_by_key(|&i| !self.plans[i].plan.reversible());
+        for i in order {
+            self.committed.push(i);
+            if let Err(e) = self.plans[i].plan.commit() {
+                self.rollback();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes the committed plans, last first. A plan whose undo fails is
+    /// remembered (see `undo_failed`) and the others are still undone.
+    fn rollback(&mut self) {
+        while let Some(i) = self.committed.pop() {
+            if let Err(e) = self.plans[i].plan.undo() {
+                tracing::error!(error = %e, "SET undo failed");
+                self.undo_failed = true;
+            }
+        }
+    }
 }
 
 impl MibModule {
@@ -521,14 +565,14 @@ impl MibModule {
             plans: Vec::new(),
             owners: Vec::new(),
             tested: 0,
+            attempted: false,
+            committed: Vec::new(),
+            undo_failed: false,
         };
         for (owner, list) in &groups {
             let plan = self.subtrees[*owner].prepare_set(list)?;
             let plan_index = staged.plans.len();
-            staged.plans.push(StagedPlan {
-                plan,
-                committed: false,
-            });
+            staged.plans.push(StagedPlan { plan });
             staged
                 .owners
                 .extend(list.iter().map(|b| (b.index, plan_index)));
@@ -653,11 +697,19 @@ impl MibHandler for ModuleHandler {
     }
 }
 
-/// One binding's share of a staged SET: the first binding of a plan to
-/// commit applies the whole plan, the others find it applied.
+/// One binding's share of a staged SET: the first binding to commit
+/// commits the module's whole request (see `StagedSet::commit_all`), the
+/// others find it committed; the first to be undone (or freed) rolls it
+/// back.
 struct StagedBinding {
     staged: Arc<Mutex<StagedSet>>,
     plan: usize,
+}
+
+impl StagedBinding {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StagedSet> {
+        self.staged.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl PreparedSet for StagedBinding {
@@ -667,23 +719,14 @@ impl PreparedSet for StagedBinding {
         _oid: &'a async_snmp::Oid,
         _value: &'a async_snmp::Value,
     ) -> BoxFuture<'a, SetCommitResult> {
-        let mut s = self.staged.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = &mut s.plans[self.plan];
-        let result = if entry.committed {
+        let mut s = self.lock();
+        let result = if s.attempted {
             Ok(())
         } else {
-            match entry.plan.commit() {
-                Ok(()) => {
-                    entry.committed = true;
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "SET commit failed");
-                    // Whatever part applied is restored by undo.
-                    entry.committed = true;
-                    Err(SetCommitError::Failed)
-                }
-            }
+            s.commit_all().map_err(|e| {
+                tracing::error!(error = %e, plan = self.plan, "SET commit failed");
+                SetCommitError::Failed
+            })
         };
         Box::pin(async move { result })
     }
@@ -694,18 +737,27 @@ impl PreparedSet for StagedBinding {
         _oid: &'a async_snmp::Oid,
         _value: &'a async_snmp::Value,
     ) -> BoxFuture<'a, SetUndoResult> {
-        let mut s = self.staged.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = &mut s.plans[self.plan];
-        let result = if entry.committed {
-            entry.committed = false;
-            entry.plan.undo().map_err(|e| {
-                tracing::error!(error = %e, "SET undo failed");
-                SetUndoError::Failed
-            })
+        let mut s = self.lock();
+        s.rollback();
+        let result = if s.undo_failed {
+            Err(SetUndoError::Failed)
         } else {
             Ok(())
         };
         Box::pin(async move { result })
+    }
+
+    fn free<'a>(
+        &'a mut self,
+        _ctx: &'a RequestContext,
+        _oid: &'a async_snmp::Oid,
+        _value: &'a async_snmp::Value,
+    ) -> BoxFuture<'a, ()> {
+        // A binding whose commit was never attempted, after another
+        // binding of the request failed: what this module committed for
+        // the request is undone all the same.
+        self.lock().rollback();
+        Box::pin(async {})
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use dvsan_snmp::row_status::RowStatusTable;
 use dvsan_snmp::system_group::{SystemGroup, SystemInfo};
 use dvsan_snmp::{AgentConfig, EngineIdentity, MibModule, Oid, SnmpAgent, UsmUser, Value};
+use support::one_way::OneWay;
 use support::row_table::{self, TestTable};
 use support::{Auth, NetSnmp, stderr, stdout, v3};
 
@@ -17,6 +18,7 @@ struct TestAgent {
     addr: SocketAddr,
     system: Arc<SystemGroup>,
     table: Arc<TestTable>,
+    one_way: OneWay,
     modules: Vec<Arc<MibModule>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -33,11 +35,13 @@ impl TestAgent {
             services: 72,
         });
         let table = Arc::new(table);
+        let one_way = OneWay::default();
         let modules = vec![
             Arc::new(system.module()),
             Arc::new(
                 MibModule::new("TEST-MIB", &row_table::ENTRY[..10])
-                    .with(RowStatusTable::new(row_table::ENTRY, Arc::clone(&table))),
+                    .with(RowStatusTable::new(row_table::ENTRY, Arc::clone(&table)))
+                    .with(one_way.subtree()),
             ),
         ];
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -77,6 +81,7 @@ impl TestAgent {
             addr,
             system,
             table,
+            one_way,
             modules,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -607,6 +612,53 @@ fn a_set_commits_at_once_and_long_work_reports_progress_through_the_mib() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(last, 100, "progress never reached 100");
+}
+
+#[test]
+fn a_change_that_cannot_be_undone_is_made_only_once_the_rest_of_its_set_is() {
+    use std::sync::atomic::Ordering;
+    let agent = TestAgent::start(TestTable::new(1_000));
+    let tools = NetSnmp::new();
+    let one_way = |value: &str| vec![OneWay::oid(), s("i"), s(value)];
+    let row = |index: u32, name: &str| {
+        vec![
+            col(2, index),
+            s("s"),
+            s(name),
+            col(3, index),
+            s("u"),
+            s("1"),
+            col(6, index),
+            s("i"),
+            s("4"),
+        ]
+    };
+    // The one-way change comes first in the request, the row whose commit
+    // fails after it: the row's failure is answered (commitFailed, not
+    // undoFailed) and the one-way change was never made.
+    for auth in [v3(), Auth::V2c("private")] {
+        let args = [one_way("7"), row(5, row_table::COMMIT_FAILS)].concat();
+        let (ok, err) = set(&tools, &agent, &auth, &args);
+        assert!(!ok, "a failing commit succeeded");
+        assert!(
+            err.contains("commitFailed"),
+            "wanted commitFailed, got {err}"
+        );
+        assert_eq!(agent.one_way.commits.load(Ordering::SeqCst), 0);
+        assert_eq!(agent.one_way.value.load(Ordering::SeqCst), 0);
+        assert!(agent.table.rows.read().unwrap().is_empty(), "a row stayed");
+    }
+    // Without the failure both are made, whatever the order.
+    let args = [one_way("7"), row(5, "fine")].concat();
+    let (ok, err) = set(&tools, &agent, &v3(), &args);
+    assert!(ok, "{err}");
+    assert_eq!(agent.one_way.value.load(Ordering::SeqCst), 7);
+    let args = [row(6, "also-fine"), one_way("8")].concat();
+    let (ok, err) = set(&tools, &agent, &v3(), &args);
+    assert!(ok, "{err}");
+    assert_eq!(agent.one_way.value.load(Ordering::SeqCst), 8);
+    assert_eq!(agent.one_way.commits.load(Ordering::SeqCst), 2);
+    assert_eq!(agent.table.rows.read().unwrap().len(), 2);
 }
 
 #[test]

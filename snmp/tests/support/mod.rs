@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod net_snmp;
+pub mod one_way;
 pub mod row_table;
 
 pub use net_snmp::*;

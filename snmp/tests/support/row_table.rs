@@ -18,6 +18,8 @@ pub const COL_OPS: u32 = 5;
 pub const COL_STATUS: u32 = 6;
 /// Progress (per cent) of the background work a new row starts.
 pub const COL_PROGRESS: u32 = 7;
+/// A row of this name passes every check, but its commit fails.
+pub const COMMIT_FAILS: &str = "commit-fails";
 
 const COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
@@ -236,6 +238,15 @@ impl RowModel for TestTable {
     fn apply(&self, changes: &[RowChange]) -> Result<(), String> {
         let mut rows = self.rows.write().unwrap();
         *self.before.lock().unwrap() = Some(rows.clone());
+        // A commit that fails half way (after changing some rows), as one
+        // whose storage fails would.
+        let fails = changes
+            .iter()
+            .any(|c| c.values.get(&COL_NAME).and_then(Value::as_text) == Some(COMMIT_FAILS));
+        if fails {
+            rows.clear();
+            return Err("the table's storage failed".into());
+        }
         for change in changes {
             let i = Self::one(&change.index).ok_or("bad index")?;
             let name = change
