@@ -7,6 +7,10 @@
 //! `NBD_REP_ERR_INVALID`. The connection is only dropped where the spec
 //! leaves no other choice (bad magic, unknown client flags, a refused
 //! `NBD_OPT_EXPORT_NAME`) or for denial-of-service limits.
+//!
+//! `NBD_OPT_STARTTLS` ends one round of haggling (see [`Outcome`]); the
+//! server then runs the TLS handshake (`crate::tls`) and haggles again
+//! inside TLS, from a clean slate.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -235,27 +239,43 @@ impl Haggler<'_> {
     }
 }
 
-/// Runs the handshake. `Ok(None)`: the session ended without entering
-/// transmission (abort, refusal, disconnect, protocol limits).
-pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+/// Where a session stands with TLS while haggling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsState {
+    /// The server has no TLS: `NBD_OPT_STARTTLS` is refused.
+    Unavailable,
+    /// The client may start TLS.
+    Offered,
+    /// The client must start TLS before anything else.
+    Required,
+    /// Haggling runs inside TLS.
+    Active,
+}
+
+/// How option haggling ended.
+pub(crate) enum Outcome {
+    /// An export was picked: on to transmission.
+    Transmit(Negotiated),
+    /// `NBD_OPT_STARTTLS` was acknowledged: the TLS handshake comes next,
+    /// then haggling again (see [`haggle`]).
+    StartTls,
+    /// The session ended (abort, refusal, disconnect, protocol limits).
+    Closed,
+}
+
+/// Sends the greeting and reads the client's flags: `Some(zeroes)` (whether
+/// an `NBD_OPT_EXPORT_NAME` reply carries the 124 zero bytes), `None` if
+/// the client left or sent flags the server does not know.
+pub(crate) async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
-    registry: &dyn ExportRegistry,
     peer: &PeerAddr,
-) -> Result<Option<Negotiated>> {
-    let mut h = Haggler {
-        registry,
-        peer,
-        out: BytesMut::with_capacity(1024),
-        structured: false,
-        meta_export: None,
-    };
+) -> Result<Option<bool>> {
+    let mut out = BytesMut::with_capacity(32);
     codec::encode_greeting(
-        &mut h.out,
+        &mut out,
         HandshakeFlags::FIXED_NEWSTYLE | HandshakeFlags::NO_ZEROES,
     );
-    conn.write_all(&h.out).await?;
-    h.out.clear();
-
+    conn.write_all(&out).await?;
     let Some(raw) = conn.read_decoded(codec::decode_client_flags).await? else {
         return Ok(None);
     };
@@ -264,19 +284,36 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         warn!(%peer, flags = raw, "unknown client flags; closing");
         return Ok(None);
     };
-    let zeroes = !client_flags.contains(ClientFlags::NO_ZEROES);
+    Ok(Some(!client_flags.contains(ClientFlags::NO_ZEROES)))
+}
 
+/// Option haggling, after [`greet`], until the client picks an export,
+/// starts TLS, or leaves.
+pub(crate) async fn haggle<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    registry: &dyn ExportRegistry,
+    peer: &PeerAddr,
+    zeroes: bool,
+    tls: TlsState,
+) -> Result<Outcome> {
+    let mut h = Haggler {
+        registry,
+        peer,
+        out: BytesMut::with_capacity(1024),
+        structured: false,
+        meta_export: None,
+    };
     for _ in 0..MAX_OPTIONS {
         let Some(incoming) = conn.read_frame(parse_option).await? else {
             debug!(%peer, "client left during option haggling");
-            return Ok(None);
+            return Ok(Outcome::Closed);
         };
         let (option, data) = match incoming {
             Incoming::Opt(o, d) => (o, d),
             Incoming::TooBig(option, len) => {
                 if len > MAX_SKIPPED_OPTION {
                     warn!(%peer, %option, len, "option data too large; closing");
-                    return Ok(None);
+                    return Ok(Outcome::Closed);
                 }
                 conn.skip(len.into()).await?;
                 h.error(option, NBD_REP_ERR_TOO_BIG, "option data too large");
@@ -286,6 +323,21 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         debug!(%peer, %option, len = data.len(), "option");
+        if tls == TlsState::Required && option != NBD_OPT_STARTTLS && option != NBD_OPT_ABORT {
+            if option == NBD_OPT_EXPORT_NAME {
+                // EXPORT_NAME cannot carry an error: hang up.
+                warn!(%peer, "NBD_OPT_EXPORT_NAME without TLS, which is required; closing");
+                return Ok(Outcome::Closed);
+            }
+            h.error(
+                option,
+                NBD_REP_ERR_TLS_REQD,
+                "TLS is required: send NBD_OPT_STARTTLS first",
+            );
+            conn.write_all(&h.out).await?;
+            h.out.clear();
+            continue;
+        }
         match option {
             NBD_OPT_EXPORT_NAME => {
                 let name = String::from_utf8_lossy(&data).into_owned();
@@ -294,13 +346,13 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(entry) = entry.filter(|_| allowed) else {
                     // EXPORT_NAME cannot carry an error: hang up.
                     warn!(%peer, export = name, %option, "export unknown or access refused by policy; closing");
-                    return Ok(None);
+                    return Ok(Outcome::Closed);
                 };
                 let flags = transmission_flags(entry.export.flags(), h.structured);
                 codec::encode_export_name_reply(&mut h.out, entry.export.size(), flags, zeroes);
                 conn.write_all(&h.out).await?;
                 let base_allocation = h.meta_export.as_deref() == Some(name.as_str());
-                return Ok(Some(Negotiated {
+                return Ok(Outcome::Transmit(Negotiated {
                     name,
                     entry,
                     structured: h.structured,
@@ -312,10 +364,25 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                 h.reply(option, NBD_REP_ACK, &[]);
                 // The client may already be gone; that is fine.
                 let _ = conn.write_all(&h.out).await;
-                return Ok(None);
+                return Ok(Outcome::Closed);
             }
             NBD_OPT_LIST => h.list(option, &data),
-            NBD_OPT_STARTTLS => h.error(option, NBD_REP_ERR_POLICY, "TLS is not configured"),
+            NBD_OPT_STARTTLS => match tls {
+                _ if !data.is_empty() => h.error(
+                    option,
+                    NBD_REP_ERR_INVALID,
+                    "NBD_OPT_STARTTLS takes no data",
+                ),
+                TlsState::Unavailable => {
+                    h.error(option, NBD_REP_ERR_POLICY, "TLS is not configured")
+                }
+                TlsState::Active => h.error(option, NBD_REP_ERR_INVALID, "TLS is already up"),
+                TlsState::Offered | TlsState::Required => {
+                    h.reply(option, NBD_REP_ACK, &[]);
+                    conn.write_all(&h.out).await?;
+                    return Ok(Outcome::StartTls);
+                }
+            },
             NBD_OPT_INFO | NBD_OPT_GO => {
                 let negotiated = h.info(option, &data);
                 conn.write_all(&h.out).await?;
@@ -323,7 +390,7 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                 if option == NBD_OPT_GO
                     && let Some(n) = negotiated
                 {
-                    return Ok(Some(n));
+                    return Ok(Outcome::Transmit(n));
                 }
                 continue;
             }
@@ -342,5 +409,5 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         h.out.clear();
     }
     warn!(%peer, "too many options; closing");
-    Ok(None)
+    Ok(Outcome::Closed)
 }

@@ -11,6 +11,8 @@
 //! * `worker_threads`: the transmission phase of TCP and Unix sockets,
 //!   nbdkit-style worker threads on the blocking socket;
 //! * [`server`]: accept loops and the per-connection driver;
+//! * [`tls`]: `NBD_OPT_STARTTLS` with rustls (X.509, optional or required,
+//!   client certificates if asked);
 //! * [`client`]: the client half;
 //! * [`export`] and [`file_export`]: the backend traits and a file backend;
 //! * [`concat`]: an export made of remote exports end to end (a volume
@@ -28,6 +30,7 @@ pub mod export;
 pub mod file_export;
 mod handshake;
 pub mod server;
+pub mod tls;
 mod transmission;
 mod worker_threads;
 
@@ -39,7 +42,8 @@ pub use export::{
     PeerAddr, StaticRegistry, StatsSnapshot,
 };
 pub use file_export::FileExport;
-pub use server::{serve, serve_connection, serve_tcp_connection, serve_unix};
+pub use server::{serve, serve_connection, serve_tcp_connection, serve_unix, serve_with_tls};
+pub use tls::{TlsError, TlsMode, TlsPolicy};
 
 /// Largest READ or WRITE payload the server accepts (32 MiB), checked
 /// before anything is allocated for a request; advertised as the maximum

@@ -15,12 +15,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::server::TlsStream;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::connection::Connection;
 use crate::error::Result;
 use crate::export::{ExportRegistry, PeerAddr};
-use crate::handshake;
+use crate::handshake::{self, Negotiated, Outcome, TlsState};
+use crate::tls::{TlsMode, TlsPolicy};
 use crate::transmission::{self, Session, shutdown_signal};
 use crate::worker_threads;
 use bytes::BytesMut;
@@ -31,23 +33,82 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Runs the handshake, then hands the stream, the bytes read past the
-/// handshake and the negotiated session to `transmit`.
+/// What the handshake hands to the transmission phase: the stream, the
+/// bytes read past the handshake, and what was negotiated.
+enum Ready<S> {
+    Plain(S, BytesMut, Negotiated),
+    Tls(Box<TlsStream<S>>, BytesMut, Negotiated),
+}
+
+/// Greeting and option haggling, with the TLS handshake in between when
+/// the client starts TLS. `Ok(None)`: the session ended before
+/// transmission.
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: &PeerAddr,
+    registry: &dyn ExportRegistry,
+    tls: Option<&TlsPolicy>,
+) -> Result<Option<Ready<S>>> {
+    let mut conn = Connection::new(stream);
+    let Some(zeroes) = handshake::greet(&mut conn, peer).await? else {
+        return Ok(None);
+    };
+    let state = match tls.map(TlsPolicy::mode) {
+        None => TlsState::Unavailable,
+        Some(TlsMode::Optional) => TlsState::Offered,
+        Some(TlsMode::Required) => TlsState::Required,
+    };
+    let policy = match handshake::haggle(&mut conn, registry, peer, zeroes, state).await? {
+        Outcome::Closed => return Ok(None),
+        Outcome::Transmit(n) => {
+            let (stream, leftover) = conn.into_parts();
+            return Ok(Some(Ready::Plain(stream, leftover, n)));
+        }
+        Outcome::StartTls => tls.expect("STARTTLS is acknowledged only with a policy"),
+    };
+    let (stream, leftover) = conn.into_parts();
+    if !leftover.is_empty() {
+        // The client must wait for the acknowledgement before its TLS
+        // hello.
+        warn!(%peer, "bytes sent before NBD_OPT_STARTTLS was acknowledged; closing");
+        return Ok(None);
+    }
+    let stream = match policy.acceptor.accept(stream).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            warn!(%peer, error = %e, "TLS handshake failed; closing");
+            return Ok(None);
+        }
+    };
+    debug!(%peer, "TLS established");
+    let mut conn = Connection::new(stream);
+    match handshake::haggle(&mut conn, registry, peer, zeroes, TlsState::Active).await? {
+        Outcome::Transmit(n) => {
+            let (stream, leftover) = conn.into_parts();
+            Ok(Some(Ready::Tls(Box::new(stream), leftover, n)))
+        }
+        Outcome::StartTls | Outcome::Closed => Ok(None),
+    }
+}
+
+/// Runs the handshake, then the transmission phase: over TLS on the
+/// async path (`transmission`), in the clear through `transmit` with the
+/// stream, the bytes read past the handshake and the negotiated session.
 async fn session<S, F, Fut>(
     stream: S,
     peer: PeerAddr,
     registry: Arc<dyn ExportRegistry>,
+    tls: Option<Arc<TlsPolicy>>,
     mut shutdown: Option<watch::Receiver<bool>>,
     transmit: F,
 ) -> Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(S, BytesMut, Session, Option<watch::Receiver<bool>>) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let mut conn = Connection::new(stream);
-    let negotiated = tokio::select! {
-        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake::negotiate(&mut conn, &*registry, &peer)) => match r {
+    let ready = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(stream, &peer, &*registry, tls.as_deref())) => match r {
             Ok(r) => r?,
             Err(_) => {
                 warn!(%peer, "handshake timed out");
@@ -56,8 +117,12 @@ where
         },
         _ = shutdown_signal(&mut shutdown) => return Ok(()),
     };
-    let Some(n) = negotiated else {
+    let Some(ready) = ready else {
         return Ok(());
+    };
+    let (n, tls_up) = match &ready {
+        Ready::Plain(_, _, n) => (n, false),
+        Ready::Tls(_, _, n) => (n, true),
     };
     tracing::Span::current().record("export", n.name.as_str());
     info!(
@@ -67,17 +132,23 @@ where
         flags = ?n.flags,
         structured = n.structured,
         base_allocation = n.base_allocation,
+        tls = tls_up,
         "entering transmission"
     );
-    let (stream, leftover) = conn.into_parts();
-    let s = Session {
+    let session = |n: Negotiated| Session {
         peer,
         entry: n.entry,
         structured: n.structured,
         base_allocation: n.base_allocation,
         flags: n.flags,
     };
-    transmit(stream, leftover, s, shutdown).await
+    match ready {
+        Ready::Plain(stream, leftover, n) => transmit(stream, leftover, session(n), shutdown).await,
+        Ready::Tls(stream, leftover, n) => {
+            let (r, w) = tokio::io::split(*stream);
+            transmission::run(r, leftover, w, session(n), shutdown).await
+        }
+    }
 }
 
 /// Serves one connection over any byte stream (a TLS stream later). The
@@ -96,6 +167,7 @@ where
         peer,
         registry,
         None,
+        None,
         |stream, leftover, s, shutdown| {
             let (r, w) = tokio::io::split(stream);
             transmission::run(r, leftover, w, s, shutdown)
@@ -107,10 +179,12 @@ where
 
 /// Serves one TCP connection (`TCP_NODELAY`): the handshake on the async
 /// stream, then the transmission phase on worker threads over the blocking
-/// socket (see `worker_threads`).
+/// socket (see `worker_threads`), or on the async path inside TLS when the
+/// client started TLS (`tls`: the server's policy, if it offers TLS).
 pub async fn serve_tcp_connection(
     stream: TcpStream,
     registry: Arc<dyn ExportRegistry>,
+    tls: Option<Arc<TlsPolicy>>,
     shutdown: Option<watch::Receiver<bool>>,
 ) -> Result<()> {
     let peer = PeerAddr::Tcp(stream.peer_addr()?);
@@ -122,6 +196,7 @@ pub async fn serve_tcp_connection(
         stream,
         peer,
         registry,
+        tls,
         shutdown,
         |stream, leftover, s, shutdown| async move {
             let socket = stream.into_std()?;
@@ -193,19 +268,28 @@ pub async fn serve(
     registry: Arc<dyn ExportRegistry>,
     shutdown: impl Future,
 ) {
+    serve_with_tls(listener, registry, None, shutdown).await
+}
+
+/// Like [`serve`], offering TLS (`NBD_OPT_STARTTLS`) under `tls`, or
+/// requiring it (see [`TlsPolicy`]).
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    registry: Arc<dyn ExportRegistry>,
+    tls: Option<Arc<TlsPolicy>>,
+    shutdown: impl Future,
+) {
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, "NBD server listening");
+        info!(%addr, tls = ?tls.as_ref().map(|t| t.mode()), "NBD server listening");
     }
-    accept_loop(
-        listener,
-        registry,
-        shutdown,
-        |stream, reg, stop| async move {
-            if let Err(e) = serve_tcp_connection(stream, reg, Some(stop)).await {
+    accept_loop(listener, registry, shutdown, move |stream, reg, stop| {
+        let tls = tls.clone();
+        async move {
+            if let Err(e) = serve_tcp_connection(stream, reg, tls, Some(stop)).await {
                 debug!(error = %e, "connection ended with an error");
             }
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -231,6 +315,7 @@ pub async fn serve_unix(
                 stream,
                 peer,
                 reg,
+                None,
                 Some(stop),
                 |stream, leftover, s, shutdown| async move {
                     let socket = stream.into_std()?;

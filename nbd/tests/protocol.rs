@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, BytesMut};
-use common::{EXPORT, TestServer, pseudo_random};
+use common::{
+    EXPORT, TestServer, haggling, option, option_reply, pseudo_random, raw, read_to_close,
+};
 use dvsan_nbd::client::{self, ClientOptions};
 use dvsan_nbd::codec::{self, ReplyHeader, Request};
 use dvsan_nbd::connection::Connection;
@@ -18,53 +20,6 @@ use dvsan_nbd::consts::*;
 use dvsan_nbd::{Client, Error, Export, ExportFlags, FileExport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn raw(addr: SocketAddr) -> TcpStream {
-    TcpStream::connect(addr).await.expect("connect")
-}
-
-/// Reads until EOF (bounded by the server closing); returns what came.
-async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
-    let mut v = Vec::new();
-    let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut v)).await;
-    assert!(r.is_ok(), "server did not close the connection");
-    v
-}
-
-/// Greeting and client flags by hand; returns the connection in option
-/// haggling.
-async fn haggling(addr: SocketAddr) -> Connection<TcpStream> {
-    let mut conn = Connection::new(raw(addr).await);
-    let flags = conn
-        .read_decoded(codec::decode_greeting)
-        .await
-        .expect("greeting")
-        .expect("greeting present");
-    assert_eq!(flags, 3, "FIXED_NEWSTYLE | NO_ZEROES");
-    let mut out = BytesMut::new();
-    codec::encode_client_flags(
-        &mut out,
-        ClientFlags::FIXED_NEWSTYLE | ClientFlags::NO_ZEROES,
-    );
-    conn.write_all(&out).await.expect("flags");
-    conn
-}
-
-async fn option(conn: &mut Connection<TcpStream>, opt: OptType, data: &[u8]) {
-    let mut out = BytesMut::new();
-    codec::encode_option(&mut out, opt, data);
-    conn.write_all(&out).await.expect("send option");
-}
-
-async fn option_reply(conn: &mut Connection<TcpStream>) -> (OptType, RepType, Vec<u8>) {
-    conn.read_decoded(|b| {
-        codec::decode_option_reply(b, 1 << 20)
-            .map(|(r, n)| ((r.option, r.reply, r.data.to_vec()), n))
-    })
-    .await
-    .expect("option reply")
-    .expect("reply present")
-}
 
 #[tokio::test]
 async fn pipelined_round_trips_structured() {

@@ -9,7 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dvsan_nbd::{Access, Export, ExportStats, FileExport, StaticRegistry};
+use bytes::BytesMut;
+use dvsan_nbd::codec;
+use dvsan_nbd::connection::Connection;
+use dvsan_nbd::consts::{ClientFlags, OptType, RepType};
+use dvsan_nbd::{Access, Export, ExportStats, FileExport, StaticRegistry, TlsPolicy};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 pub const EXPORT: &str = "disk";
@@ -41,7 +47,21 @@ impl TestServer {
         let ro = FileExport::open(&path, true).expect("open read-only export");
         registry.add("ro", "read-only view", Arc::new(ro), Access::Everyone);
         registry.set_default(EXPORT);
-        Self::serve(registry, dir, path, stats)
+        Self::serve(registry, dir, path, stats, None)
+    }
+
+    /// A server with one export, `disk`, of `size` zero bytes, offering or
+    /// requiring TLS under `tls`.
+    pub fn start_tls(size: u64, tls: TlsPolicy) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk.img");
+        std::fs::File::create(&path)
+            .and_then(|f| f.set_len(size))
+            .expect("create backing file");
+        let export = FileExport::open(&path, false).expect("open export");
+        let mut registry = StaticRegistry::new();
+        let stats = registry.add(EXPORT, "test disk", Arc::new(export), Access::Everyone);
+        Self::serve(registry, dir, path, stats, Some(Arc::new(tls)))
     }
 
     /// A server whose export `disk` is `export` (built over a file of
@@ -55,7 +75,7 @@ impl TestServer {
         let mut registry = StaticRegistry::new();
         let stats = registry.add(EXPORT, "test disk", make(&path), Access::Everyone);
         registry.set_default(EXPORT);
-        Self::serve(registry, dir, path, stats)
+        Self::serve(registry, dir, path, stats, None)
     }
 
     fn serve(
@@ -63,6 +83,7 @@ impl TestServer {
         dir: tempfile::TempDir,
         path: PathBuf,
         stats: Arc<ExportStats>,
+        tls: Option<Arc<TlsPolicy>>,
     ) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -79,7 +100,7 @@ impl TestServer {
                 addr_tx
                     .send(listener.local_addr().expect("addr"))
                     .expect("send addr");
-                dvsan_nbd::serve(listener, Arc::new(registry), async {
+                dvsan_nbd::serve_with_tls(listener, Arc::new(registry), tls, async {
                     let _ = stop_rx.await;
                 })
                 .await;
@@ -132,4 +153,53 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 pub fn only(ip: &str) -> Access {
     Access::Addresses(vec![ip.parse::<IpAddr>().expect("ip")])
+}
+
+// Hand-made protocol bytes.
+
+pub async fn raw(addr: SocketAddr) -> TcpStream {
+    TcpStream::connect(addr).await.expect("connect")
+}
+
+/// Reads until EOF (bounded by the server closing); returns what came.
+pub async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut v)).await;
+    assert!(r.is_ok(), "server did not close the connection");
+    v
+}
+
+/// Greeting and client flags by hand; returns the connection in option
+/// haggling.
+pub async fn haggling(addr: SocketAddr) -> Connection<TcpStream> {
+    let mut conn = Connection::new(raw(addr).await);
+    let flags = conn
+        .read_decoded(codec::decode_greeting)
+        .await
+        .expect("greeting")
+        .expect("greeting present");
+    assert_eq!(flags, 3, "FIXED_NEWSTYLE | NO_ZEROES");
+    let mut out = BytesMut::new();
+    codec::encode_client_flags(
+        &mut out,
+        ClientFlags::FIXED_NEWSTYLE | ClientFlags::NO_ZEROES,
+    );
+    conn.write_all(&out).await.expect("flags");
+    conn
+}
+
+pub async fn option(conn: &mut Connection<TcpStream>, opt: OptType, data: &[u8]) {
+    let mut out = BytesMut::new();
+    codec::encode_option(&mut out, opt, data);
+    conn.write_all(&out).await.expect("send option");
+}
+
+pub async fn option_reply(conn: &mut Connection<TcpStream>) -> (OptType, RepType, Vec<u8>) {
+    conn.read_decoded(|b| {
+        codec::decode_option_reply(b, 1 << 20)
+            .map(|(r, n)| ((r.option, r.reply, r.data.to_vec()), n))
+    })
+    .await
+    .expect("option reply")
+    .expect("reply present")
 }

@@ -1,0 +1,137 @@
+//! TLS for NBD connections (`NBD_OPT_STARTTLS`, X.509 through rustls).
+//!
+//! A server given a [`TlsPolicy`] accepts `NBD_OPT_STARTTLS` during option
+//! haggling: it acknowledges, runs the TLS handshake on the socket, and
+//! haggling starts over inside TLS (nothing negotiated before it counts).
+//! With TLS required, every option but `NBD_OPT_STARTTLS` and
+//! `NBD_OPT_ABORT` is refused with `NBD_REP_ERR_TLS_REQD` until then (and
+//! `NBD_OPT_EXPORT_NAME`, which cannot carry an error, ends the session),
+//! so no export name, list or data crosses the network in the clear. With
+//! a client CA, only clients presenting a certificate it signed get
+//! through the TLS handshake.
+//!
+//! Certificates and keys are read from PEM files, as qemu's and libnbd's
+//! `tls-creds-x509` directories hold them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio_rustls::TlsAcceptor;
+
+/// Why a TLS configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{what} {}: {message}", path.display())]
+    Pem {
+        /// What the file should hold.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// rustls refused the certificates or key.
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+/// Whether clients must use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Clients may start TLS, or not.
+    Optional,
+    /// Nothing but `NBD_OPT_STARTTLS` (or `NBD_OPT_ABORT`) is answered
+    /// before TLS is up.
+    Required,
+}
+
+/// The server's TLS identity and rules.
+#[derive(Clone)]
+pub struct TlsPolicy {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) mode: TlsMode,
+    client_certs: bool,
+}
+
+impl fmt::Debug for TlsPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsPolicy")
+            .field("mode", &self.mode)
+            .field("client_certs", &self.client_certs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pem_error(what: &'static str, path: &Path, e: impl fmt::Display) -> TlsError {
+    TlsError::Pem {
+        what,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(what, path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(what, path, e))?;
+    if certs.is_empty() {
+        return Err(pem_error(what, path, "no CERTIFICATE block in the file"));
+    }
+    Ok(certs)
+}
+
+impl TlsPolicy {
+    /// A policy serving the certificate chain in `cert` (PEM, the server's
+    /// own certificate first) with the private key in `key` (PEM: PKCS#8,
+    /// PKCS#1 or SEC1). With `client_ca` (PEM), clients must present a
+    /// certificate signed by one of its certificates.
+    pub fn from_pem_files(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+        mode: TlsMode,
+    ) -> Result<Self, TlsError> {
+        let chain = certificates("certificate", cert)?;
+        let key =
+            PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("private key", key, e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for ca in certificates("client CA certificate", path)? {
+                    roots
+                        .add(ca)
+                        .map_err(|e| pem_error("client CA certificate", path, e))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| TlsError::Config(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(TlsPolicy {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            mode,
+            client_certs: client_ca.is_some(),
+        })
+    }
+
+    /// Whether clients must use TLS.
+    pub fn mode(&self) -> TlsMode {
+        self.mode
+    }
+}
