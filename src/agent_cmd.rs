@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -11,6 +12,7 @@ use dvsan_agent::daemon::{AgentSettings, DiskArg, RunningAgent};
 use dvsan_agent::discovery::{StationSource, parse_station, resolve};
 use dvsan_agent::storage::MaintenanceConfig;
 use dvsan_agent::storage::maintenance::DEFAULT_REBUILD_RATE;
+use dvsan_nbd::{TlsMode, TlsPolicy};
 use dvsan_snmp::NotifierConfig;
 use serde::Deserialize;
 
@@ -23,8 +25,9 @@ pub struct AgentArgs {
     /// nbd_listen, stations, station_domain, station_nameserver, trap_sinks,
     /// trap_community, read_community, write_community, low_threshold,
     /// watch_interfaces, shutdown_wait_ms, advertise_host, rebuild_rate,
-    /// auto_spare, [snmp] user, auth_protocol, auth_password, priv_protocol,
-    /// priv_password).
+    /// auto_spare, nbd_tls_cert, nbd_tls_key, nbd_tls_client_ca,
+    /// nbd_tls_optional, [snmp] user, auth_protocol, auth_password,
+    /// priv_protocol, priv_password).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The unit's name (sysName) [default: as recorded on the disks, else the host name]
@@ -82,6 +85,20 @@ pub struct AgentArgs {
     /// off, other free disks stay free, e.g. for a new group [default: off]
     #[arg(long, value_name = "on|off")]
     pub auto_spare: Option<String>,
+    /// Offer TLS on the NBD server with this certificate chain (PEM, the
+    /// unit's certificate first); clients then must use TLS unless
+    /// --nbd-tls-optional
+    #[arg(long, value_name = "FILE")]
+    pub nbd_tls_cert: Option<PathBuf>,
+    /// The private key of --nbd-tls-cert (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub nbd_tls_key: Option<PathBuf>,
+    /// Let only NBD clients with a certificate signed by this CA (PEM) in
+    #[arg(long, value_name = "FILE")]
+    pub nbd_tls_client_ca: Option<PathBuf>,
+    /// Serve NBD clients in the clear too, not only inside TLS
+    #[arg(long)]
+    pub nbd_tls_optional: bool,
     #[command(flatten)]
     pub snmp: SnmpArgs,
 }
@@ -113,6 +130,10 @@ struct FileConfig {
     inform_attempts: Option<u32>,
     rebuild_rate: Option<u64>,
     auto_spare: Option<OnOff>,
+    nbd_tls_cert: Option<PathBuf>,
+    nbd_tls_key: Option<PathBuf>,
+    nbd_tls_client_ca: Option<PathBuf>,
+    nbd_tls_optional: Option<bool>,
     #[serde(default)]
     snmp: SnmpFileConfig,
 }
@@ -163,6 +184,36 @@ pub fn parse_disk(text: &str) -> Result<DiskArg, String> {
     // Absolute, so the MIB and the logs name the disk unambiguously.
     let path = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
     Ok(DiskArg { path, size })
+}
+
+/// The NBD server's TLS policy, its files read and checked now.
+fn nbd_tls(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    optional: bool,
+) -> anyhow::Result<Option<Arc<TlsPolicy>>> {
+    let (cert, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => {
+            if client_ca.is_some() || optional {
+                bail!(
+                    "nbd_tls_cert: nbd_tls_client_ca and nbd_tls_optional need nbd_tls_cert and nbd_tls_key"
+                );
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => bail!("nbd_tls_key: nbd_tls_cert is given, its key is not"),
+        (None, Some(_)) => bail!("nbd_tls_cert: nbd_tls_key is given, the certificate is not"),
+    };
+    let mode = if optional {
+        TlsMode::Optional
+    } else {
+        TlsMode::Required
+    };
+    let policy = TlsPolicy::from_pem_files(&cert, &key, client_ca.as_deref(), mode)
+        .map_err(|e| anyhow::anyhow!("nbd_tls: {e}"))?;
+    Ok(Some(Arc::new(policy)))
 }
 
 fn address(key: &str, text: &str) -> anyhow::Result<SocketAddr> {
@@ -243,6 +294,12 @@ impl AgentArgs {
             (None, Some(OnOff::Text(t))) => on_off("auto_spare", &t)?,
             (None, None) => false,
         };
+        let nbd_tls = nbd_tls(
+            self.nbd_tls_cert.or(file.nbd_tls_cert),
+            self.nbd_tls_key.or(file.nbd_tls_key),
+            self.nbd_tls_client_ca.or(file.nbd_tls_client_ca),
+            self.nbd_tls_optional || file.nbd_tls_optional.unwrap_or(false),
+        )?;
         let user = self.snmp.resolve(file.snmp)?;
         let mut inform = NotifierConfig::default();
         if let Some(ms) = file.inform_timeout_ms {
@@ -304,6 +361,7 @@ impl AgentArgs {
                     auto_spare,
                     ..MaintenanceConfig::default()
                 },
+                nbd_tls,
             },
             stations,
             trap_sinks,

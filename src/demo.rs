@@ -235,6 +235,7 @@ impl Demo {
                 // by their loopback addresses.
                 advertise_host: None,
                 maintenance: Default::default(),
+                nbd_tls: None,
             };
             let agent = RunningAgent::start(settings)
                 .await

@@ -86,6 +86,9 @@ pub struct AgentSettings {
     /// whether any free disk (not only a designated hot spare) replaces a
     /// lost member by itself.
     pub maintenance: MaintenanceConfig,
+    /// TLS for the NBD server (`NBD_OPT_STARTTLS`), optional or required;
+    /// `None`: none offered.
+    pub nbd_tls: Option<Arc<dvsan_nbd::TlsPolicy>>,
 }
 
 /// Start-up errors.
@@ -325,8 +328,9 @@ impl RunningAgent {
         })?;
         let (nbd_stop, mut stop_rx) = watch::channel(false);
         let registry: Arc<dyn dvsan_nbd::ExportRegistry> = exports.clone();
+        let tls = settings.nbd_tls.clone();
         let nbd_task = tokio::spawn(async move {
-            dvsan_nbd::serve(listener, registry, async move {
+            dvsan_nbd::serve_with_tls(listener, registry, tls, async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
             })
             .await;

@@ -345,6 +345,7 @@ async fn both_srv_targets_get_the_units_cold_start() {
     let settings = AgentSettings {
         advertise_host: None,
         maintenance: Default::default(),
+        nbd_tls: None,
         name: Some("unit-srv".into()),
         data_dir: dir.path().join("data"),
         disks: (1..=3)

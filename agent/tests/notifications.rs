@@ -47,6 +47,7 @@ async fn volume_capacity_and_failure_notifications() {
     let settings = AgentSettings {
         advertise_host: None,
         maintenance: Default::default(),
+        nbd_tls: None,
         name: Some("unit-n".into()),
         data_dir: dir.path().join("data"),
         disks: (1..=3)

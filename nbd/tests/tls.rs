@@ -6,142 +6,27 @@
 //! certificate gets nothing.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 mod tools;
-
-use std::path::PathBuf;
 
 use bytes::BytesMut;
 use common::{EXPORT, TestServer, haggling, option, option_reply, pseudo_random, read_to_close};
 use dvsan_nbd::codec;
 use dvsan_nbd::consts::*;
 use dvsan_nbd::{TlsMode, TlsPolicy};
+use pki::Pki;
 use tools::{run, run_ok};
 
-/// A throwaway PKI in a temp dir: a CA, a server certificate for
-/// 127.0.0.1, a client certificate, and the directories the clients read
-/// (`ca-cert.pem`, and `client-cert.pem` / `client-key.pem` when the
-/// client has one), as GnuTLS-based tools expect them.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-fn openssl(args: &[&str]) {
-    run_ok("openssl", args);
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        pki.make_ca("ca");
-        pki.make_ca("other-ca");
-        pki.make_leaf("ca", "server", "IP:127.0.0.1,DNS:localhost", "serverAuth");
-        pki.make_leaf("ca", "client", "DNS:client.example.org", "clientAuth");
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.path(name).to_str().expect("utf-8 path").to_owned()
-    }
-
-    fn make_ca(&self, name: &str) {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=dvsan test {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &self.p(&format!("{name}-key.pem")),
-            "-out",
-            &self.p(&format!("{name}-cert.pem")),
-        ]);
-    }
-
-    fn make_leaf(&self, ca: &str, name: &str, san: &str, usage: &str) {
-        let ext = self.path(&format!("{name}.ext"));
-        std::fs::write(
-            &ext,
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
-                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-            ),
-        )
-        .expect("write extensions");
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN=dvsan test {name}"),
-            "-keyout",
-            &self.p(&format!("{name}-key.pem")),
-            "-out",
-            &self.p(&format!("{name}.csr")),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            &self.p(&format!("{name}.csr")),
-            "-CA",
-            &self.p(&format!("{ca}-cert.pem")),
-            "-CAkey",
-            &self.p(&format!("{ca}-key.pem")),
-            "-CAcreateserial",
-            "-extfile",
-            ext.to_str().expect("utf-8 path"),
-            "-out",
-            &self.p(&format!("{name}-cert.pem")),
-        ]);
-    }
-
-    /// A client's credentials directory trusting `ca`, with the client
-    /// certificate when `with_cert`.
-    fn client_dir(&self, name: &str, ca: &str, with_cert: bool) -> String {
-        let dir = self.path(name);
-        std::fs::create_dir_all(&dir).expect("client dir");
-        std::fs::copy(
-            self.path(&format!("{ca}-cert.pem")),
-            dir.join("ca-cert.pem"),
-        )
-        .expect("copy CA");
-        if with_cert {
-            std::fs::copy(self.path("client-cert.pem"), dir.join("client-cert.pem"))
-                .expect("copy client cert");
-            std::fs::copy(self.path("client-key.pem"), dir.join("client-key.pem"))
-                .expect("copy client key");
-        }
-        dir.to_str().expect("utf-8 path").to_owned()
-    }
-
-    fn policy(&self, client_ca: bool, mode: TlsMode) -> TlsPolicy {
-        let ca = self.path("ca-cert.pem");
-        TlsPolicy::from_pem_files(
-            &self.path("server-cert.pem"),
-            &self.path("server-key.pem"),
-            client_ca.then_some(ca.as_path()),
-            mode,
-        )
-        .expect("TLS policy")
-    }
+fn policy(pki: &Pki, client_ca: bool, mode: TlsMode) -> TlsPolicy {
+    let ca = pki.path("ca-cert.pem");
+    TlsPolicy::from_pem_files(
+        &pki.path("server-cert.pem"),
+        &pki.path("server-key.pem"),
+        client_ca.then_some(ca.as_path()),
+        mode,
+    )
+    .expect("TLS policy")
 }
 
 fn tls_uri(s: &TestServer, creds: &str) -> String {
@@ -157,7 +42,7 @@ fn failed(cmd: &str, args: &[&str]) -> String {
 #[test]
 fn required_tls_serves_nbdinfo_and_qemu_io_inside_tls_and_nobody_in_the_clear() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(8 << 20, pki.policy(false, TlsMode::Required));
+    let s = TestServer::start_tls(8 << 20, policy(&pki, false, TlsMode::Required));
     let creds = pki.client_dir("trusting", "ca", false);
 
     // In the clear: refused (libnbd reports the server's TLS requirement).
@@ -205,7 +90,7 @@ fn required_tls_serves_nbdinfo_and_qemu_io_inside_tls_and_nobody_in_the_clear() 
 #[test]
 fn nbdcopy_round_trips_random_data_over_tls() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(16 << 20, pki.policy(false, TlsMode::Required));
+    let s = TestServer::start_tls(16 << 20, policy(&pki, false, TlsMode::Required));
     let creds = pki.client_dir("trusting", "ca", false);
     let uri = tls_uri(&s, &creds);
     let src = s.dir().join("src.img");
@@ -221,7 +106,7 @@ fn nbdcopy_round_trips_random_data_over_tls() {
 #[test]
 fn a_client_that_does_not_trust_the_server_certificate_gets_nothing() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(1 << 20, pki.policy(false, TlsMode::Required));
+    let s = TestServer::start_tls(1 << 20, policy(&pki, false, TlsMode::Required));
     let creds = pki.client_dir("distrusting", "other-ca", false);
     failed("nbdinfo", &["--size", &tls_uri(&s, &creds)]);
     // The server is still there for a client that trusts it.
@@ -235,7 +120,7 @@ fn a_client_that_does_not_trust_the_server_certificate_gets_nothing() {
 #[test]
 fn with_a_client_ca_only_clients_with_a_certificate_it_signed_get_in() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(1 << 20, pki.policy(true, TlsMode::Required));
+    let s = TestServer::start_tls(1 << 20, policy(&pki, true, TlsMode::Required));
     let without = pki.client_dir("no-cert", "ca", false);
     failed("nbdinfo", &["--size", &tls_uri(&s, &without)]);
     let with = pki.client_dir("with-cert", "ca", true);
@@ -248,7 +133,7 @@ fn with_a_client_ca_only_clients_with_a_certificate_it_signed_get_in() {
 #[test]
 fn optional_tls_serves_clients_in_the_clear_and_inside_tls() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(2 << 20, pki.policy(false, TlsMode::Optional));
+    let s = TestServer::start_tls(2 << 20, policy(&pki, false, TlsMode::Optional));
     assert_eq!(run_ok("nbdinfo", &["--size", &s.uri()]).trim(), "2097152");
     let creds = pki.client_dir("trusting", "ca", false);
     assert_eq!(
@@ -292,7 +177,7 @@ fn unreadable_or_mismatched_pem_files_are_refused_with_the_file_named() {
 #[tokio::test]
 async fn required_tls_refuses_every_option_but_starttls_and_abort_in_the_clear() {
     let pki = Pki::new();
-    let s = TestServer::start_tls(1 << 20, pki.policy(false, TlsMode::Required));
+    let s = TestServer::start_tls(1 << 20, policy(&pki, false, TlsMode::Required));
     let mut conn = haggling(s.addr).await;
     let mut info = BytesMut::new();
     codec::encode_info_request(&mut info, EXPORT, &[]);
