@@ -56,12 +56,14 @@ fn a_unit_requiring_tls_serves_its_volume_only_inside_tls() {
     );
 
     // Inside TLS: the size, and data written and read back by qemu-io.
+    let tls_uri = |creds: &str| {
+        format!(
+            "nbds://127.0.0.1:{}/vol1?tls-certificates={creds}",
+            agent.nbd_port
+        )
+    };
     let creds = pki.client_dir("trusting", "ca", false);
-    let uri = format!(
-        "nbds://127.0.0.1:{}/vol1?tls-certificates={creds}",
-        agent.nbd_port
-    );
-    let out = run("nbdinfo", &["--size", &uri]);
+    let out = run("nbdinfo", &["--size", &tls_uri(&creds)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), (16u64 << 20).to_string());
     let out = run(
@@ -88,11 +90,11 @@ fn a_unit_requiring_tls_serves_its_volume_only_inside_tls() {
     );
     // A client that does not trust the unit's certificate gets nothing.
     let creds = pki.client_dir("distrusting", "other-ca", false);
-    let uri = format!(
-        "nbds://127.0.0.1:{}/vol1?tls-certificates={creds}",
-        agent.nbd_port
+    assert!(
+        !run("nbdinfo", &["--size", &tls_uri(&creds)])
+            .status
+            .success()
     );
-    assert!(!run("nbdinfo", &["--size", &uri]).status.success());
 }
 
 #[test]

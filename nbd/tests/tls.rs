@@ -33,6 +33,13 @@ fn tls_uri(s: &TestServer, creds: &str) -> String {
     format!("nbds://{}/{EXPORT}?tls-certificates={creds}", s.addr)
 }
 
+/// The export's size as nbdinfo reads it over TLS with `creds`.
+fn tls_size(s: &TestServer, creds: &str) -> String {
+    run_ok("nbdinfo", &["--size", &tls_uri(s, creds)])
+        .trim()
+        .to_owned()
+}
+
 fn failed(cmd: &str, args: &[&str]) -> String {
     let out = run(cmd, args);
     assert!(!out.status.success(), "{cmd} {args:?} succeeded");
@@ -111,10 +118,7 @@ fn a_client_that_does_not_trust_the_server_certificate_gets_nothing() {
     failed("nbdinfo", &["--size", &tls_uri(&s, &creds)]);
     // The server is still there for a client that trusts it.
     let creds = pki.client_dir("trusting", "ca", false);
-    assert_eq!(
-        run_ok("nbdinfo", &["--size", &tls_uri(&s, &creds)]).trim(),
-        "1048576"
-    );
+    assert_eq!(tls_size(&s, &creds), "1048576");
 }
 
 #[test]
@@ -124,10 +128,7 @@ fn with_a_client_ca_only_clients_with_a_certificate_it_signed_get_in() {
     let without = pki.client_dir("no-cert", "ca", false);
     failed("nbdinfo", &["--size", &tls_uri(&s, &without)]);
     let with = pki.client_dir("with-cert", "ca", true);
-    assert_eq!(
-        run_ok("nbdinfo", &["--size", &tls_uri(&s, &with)]).trim(),
-        "1048576"
-    );
+    assert_eq!(tls_size(&s, &with), "1048576");
 }
 
 #[test]
@@ -136,10 +137,7 @@ fn optional_tls_serves_clients_in_the_clear_and_inside_tls() {
     let s = TestServer::start_tls(2 << 20, policy(&pki, false, TlsMode::Optional));
     assert_eq!(run_ok("nbdinfo", &["--size", &s.uri()]).trim(), "2097152");
     let creds = pki.client_dir("trusting", "ca", false);
-    assert_eq!(
-        run_ok("nbdinfo", &["--size", &tls_uri(&s, &creds)]).trim(),
-        "2097152"
-    );
+    assert_eq!(tls_size(&s, &creds), "2097152");
 }
 
 #[test]
@@ -216,8 +214,5 @@ async fn required_tls_refuses_every_option_but_starttls_and_abort_in_the_clear()
     let (mut stream, _) = conn.into_parts();
     read_to_close(&mut stream).await;
     let creds = pki.client_dir("trusting", "ca", false);
-    assert_eq!(
-        run_ok("nbdinfo", &["--size", &tls_uri(&s, &creds)]).trim(),
-        "1048576"
-    );
+    assert_eq!(tls_size(&s, &creds), "1048576");
 }

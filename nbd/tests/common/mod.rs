@@ -29,6 +29,16 @@ pub struct TestServer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A temp dir holding `disk.img`, `size` zero bytes.
+fn backing_file(size: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("disk.img");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(size))
+        .expect("create backing file");
+    (dir, path)
+}
+
 impl TestServer {
     /// A server with one export, `disk`, of `size` zero bytes.
     pub fn start(size: u64) -> TestServer {
@@ -36,11 +46,7 @@ impl TestServer {
     }
 
     pub fn start_with(size: u64, access: Access) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("disk.img");
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(size))
-            .expect("create backing file");
+        let (dir, path) = backing_file(size);
         let export = FileExport::open(&path, false).expect("open export");
         let mut registry = StaticRegistry::new();
         let stats = registry.add(EXPORT, "test disk", Arc::new(export), access);
@@ -53,11 +59,7 @@ impl TestServer {
     /// A server with one export, `disk`, of `size` zero bytes, offering or
     /// requiring TLS under `tls`.
     pub fn start_tls(size: u64, tls: TlsPolicy) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("disk.img");
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(size))
-            .expect("create backing file");
+        let (dir, path) = backing_file(size);
         let export = FileExport::open(&path, false).expect("open export");
         let mut registry = StaticRegistry::new();
         let stats = registry.add(EXPORT, "test disk", Arc::new(export), Access::Everyone);
@@ -67,11 +69,7 @@ impl TestServer {
     /// A server whose export `disk` is `export` (built over a file of
     /// `size` zero bytes at the path given to `make`).
     pub fn start_export(size: u64, make: impl FnOnce(&Path) -> Arc<dyn Export>) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("disk.img");
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(size))
-            .expect("create backing file");
+        let (dir, path) = backing_file(size);
         let mut registry = StaticRegistry::new();
         let stats = registry.add(EXPORT, "test disk", make(&path), Access::Everyone);
         registry.set_default(EXPORT);
