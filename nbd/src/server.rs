@@ -33,11 +33,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// What the handshake hands to the transmission phase: the stream, the
-/// bytes read past the handshake, and what was negotiated.
-enum Ready<S> {
-    Plain(S, BytesMut, Negotiated),
-    Tls(Box<TlsStream<S>>, BytesMut, Negotiated),
+/// What the handshake hands to the transmission phase.
+struct Ready<S> {
+    stream: Stream<S>,
+    /// Bytes read past the handshake.
+    leftover: BytesMut,
+    negotiated: Negotiated,
+}
+
+/// The connection's stream, in the clear or inside TLS.
+enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
 }
 
 /// Greeting and option haggling, with the TLS handshake in between when
@@ -60,9 +67,13 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let policy = match handshake::haggle(&mut conn, registry, peer, zeroes, state).await? {
         Outcome::Closed => return Ok(None),
-        Outcome::Transmit(n) => {
+        Outcome::Transmit(negotiated) => {
             let (stream, leftover) = conn.into_parts();
-            return Ok(Some(Ready::Plain(stream, leftover, n)));
+            return Ok(Some(Ready {
+                stream: Stream::Plain(stream),
+                leftover,
+                negotiated,
+            }));
         }
         Outcome::StartTls => tls.expect("STARTTLS is acknowledged only with a policy"),
     };
@@ -83,9 +94,13 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     debug!(%peer, "TLS established");
     let mut conn = Connection::new(stream);
     match handshake::haggle(&mut conn, registry, peer, zeroes, TlsState::Active).await? {
-        Outcome::Transmit(n) => {
+        Outcome::Transmit(negotiated) => {
             let (stream, leftover) = conn.into_parts();
-            Ok(Some(Ready::Tls(Box::new(stream), leftover, n)))
+            Ok(Some(Ready {
+                stream: Stream::Tls(Box::new(stream)),
+                leftover,
+                negotiated,
+            }))
         }
         Outcome::StartTls | Outcome::Closed => Ok(None),
     }
@@ -117,12 +132,13 @@ where
         },
         _ = shutdown_signal(&mut shutdown) => return Ok(()),
     };
-    let Some(ready) = ready else {
+    let Some(Ready {
+        stream,
+        leftover,
+        negotiated: n,
+    }) = ready
+    else {
         return Ok(());
-    };
-    let (n, tls_up) = match &ready {
-        Ready::Plain(_, _, n) => (n, false),
-        Ready::Tls(_, _, n) => (n, true),
     };
     tracing::Span::current().record("export", n.name.as_str());
     info!(
@@ -132,26 +148,26 @@ where
         flags = ?n.flags,
         structured = n.structured,
         base_allocation = n.base_allocation,
-        tls = tls_up,
+        tls = matches!(stream, Stream::Tls(_)),
         "entering transmission"
     );
-    let session = |n: Negotiated| Session {
+    let session = Session {
         peer,
         entry: n.entry,
         structured: n.structured,
         base_allocation: n.base_allocation,
         flags: n.flags,
     };
-    match ready {
-        Ready::Plain(stream, leftover, n) => transmit(stream, leftover, session(n), shutdown).await,
-        Ready::Tls(stream, leftover, n) => {
+    match stream {
+        Stream::Plain(stream) => transmit(stream, leftover, session, shutdown).await,
+        Stream::Tls(stream) => {
             let (r, w) = tokio::io::split(*stream);
-            transmission::run(r, leftover, w, session(n), shutdown).await
+            transmission::run(r, leftover, w, session, shutdown).await
         }
     }
 }
 
-/// Serves one connection over any byte stream (a TLS stream later). The
+/// Serves one connection over any byte stream, offering no TLS. The
 /// stream is split with `tokio::io::split` after the handshake.
 pub async fn serve_connection<S>(
     stream: S,

@@ -387,9 +387,10 @@ impl RequestKey {
 }
 
 struct StagedSet {
-    plans: Vec<StagedPlan>,
-    /// (binding position in the request, plan it belongs to)
-    owners: Vec<(usize, usize)>,
+    /// One per subtree the request writes to.
+    plans: Vec<Box<dyn SetPlan>>,
+    /// The request's bindings that fall in this module.
+    bindings: usize,
     /// Bindings of this request whose per-binding test has run.
     tested: usize,
     /// The module's plans were committed (when its first binding was).
@@ -401,10 +402,6 @@ struct StagedSet {
     undo_failed: bool,
 }
 
-struct StagedPlan {
-    plan: Box<dyn SetPlan>,
-}
-
 impl StagedSet {
     /// Commits every plan of the request: those that can be undone first,
     /// in request order, then those that cannot. On a failure, rolls back
@@ -413,10 +410,10 @@ impl StagedSet {
     fn commit_all(&mut self) -> Result<(), String> {
         self.attempted = true;
         let mut order: Vec<usize> = (0..self.plans.len()).collect();
-        order.sort_by_key(|&i| !self.plans[i].plan.reversible());
+        order.sort_by_key(|&i| !self.plans[i].reversible());
         for i in order {
             self.committed.push(i);
-            if let Err(e) = self.plans[i].plan.commit() {
+            if let Err(e) = self.plans[i].commit() {
                 self.rollback();
                 return Err(e);
             }
@@ -428,7 +425,7 @@ impl StagedSet {
     /// remembered (see `undo_failed`) and the others are still undone.
     fn rollback(&mut self) {
         while let Some(i) = self.committed.pop() {
-            if let Err(e) = self.plans[i].plan.undo() {
+            if let Err(e) = self.plans[i].undo() {
                 tracing::error!(error = %e, "SET undo failed");
                 self.undo_failed = true;
             }
@@ -563,21 +560,16 @@ impl MibModule {
         }
         let mut staged = StagedSet {
             plans: Vec::new(),
-            owners: Vec::new(),
+            bindings: 0,
             tested: 0,
             attempted: false,
             committed: Vec::new(),
             undo_failed: false,
         };
         for (owner, list) in &groups {
-            let plan = self.subtrees[*owner].prepare_set(list)?;
-            let plan_index = staged.plans.len();
-            staged.plans.push(StagedPlan { plan });
-            staged
-                .owners
-                .extend(list.iter().map(|b| (b.index, plan_index)));
+            staged.plans.push(self.subtrees[*owner].prepare_set(list)?);
+            staged.bindings += list.len();
         }
-        staged.owners.sort_unstable_by_key(|(index, _)| *index);
         Ok(staged)
     }
 }
@@ -677,19 +669,15 @@ impl MibHandler for ModuleHandler {
             // without a staged plan means the engine skipped it.
             None => Err(SetTestError::GeneralFailure),
             Some(staged) => {
-                let plan = {
+                let staged_here = {
                     let mut s = staged.lock().unwrap_or_else(|e| e.into_inner());
-                    let position = s.tested;
                     s.tested += 1;
-                    // The engine tests this module's bindings in request
-                    // order, and `owners` is sorted by request position.
-                    s.owners.get(position).map(|(_, p)| *p)
+                    s.tested <= s.bindings
                 };
-                match plan {
-                    Some(plan) => {
-                        Ok(Box::new(StagedBinding { staged, plan }) as Box<dyn PreparedSet>)
-                    }
-                    None => Err(SetTestError::GeneralFailure),
+                if staged_here {
+                    Ok(Box::new(StagedBinding { staged }) as Box<dyn PreparedSet>)
+                } else {
+                    Err(SetTestError::GeneralFailure)
                 }
             }
         };
@@ -703,7 +691,6 @@ impl MibHandler for ModuleHandler {
 /// back.
 struct StagedBinding {
     staged: Arc<Mutex<StagedSet>>,
-    plan: usize,
 }
 
 impl StagedBinding {
@@ -724,7 +711,7 @@ impl PreparedSet for StagedBinding {
             Ok(())
         } else {
             s.commit_all().map_err(|e| {
-                tracing::error!(error = %e, plan = self.plan, "SET commit failed");
+                tracing::error!(error = %e, "SET commit failed");
                 SetCommitError::Failed
             })
         };

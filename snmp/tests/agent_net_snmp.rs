@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dvsan_snmp::row_status::RowStatusTable;
 use dvsan_snmp::system_group::{SystemGroup, SystemInfo};
 use dvsan_snmp::{AgentConfig, EngineIdentity, MibModule, Oid, SnmpAgent, UsmUser, Value};
-use support::one_way::OneWay;
+use support::one_way::{self, OneWay};
 use support::row_table::{self, TestTable};
 use support::{Auth, NetSnmp, stderr, stdout, v3};
 
@@ -619,7 +619,7 @@ fn a_change_that_cannot_be_undone_is_made_only_once_the_rest_of_its_set_is() {
     use std::sync::atomic::Ordering;
     let agent = TestAgent::start(TestTable::new(1_000));
     let tools = NetSnmp::new();
-    let one_way = |value: &str| vec![OneWay::oid(), s("i"), s(value)];
+    let one_way = |value: &str| vec![format!("{}.1.0", oid_text(one_way::BASE)), s("i"), s(value)];
     let row = |index: u32, name: &str| {
         vec![
             col(2, index),

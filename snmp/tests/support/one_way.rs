@@ -20,11 +20,6 @@ pub struct OneWay {
 }
 
 impl OneWay {
-    pub fn oid() -> String {
-        let arcs: Vec<String> = BASE.iter().chain(&[1, 0]).map(u32::to_string).collect();
-        arcs.join(".")
-    }
-
     /// The subtree to serve (sharing this one's state).
     pub fn subtree(&self) -> OneWaySubtree {
         let value = Arc::clone(&self.value);
@@ -67,7 +62,7 @@ impl Subtree for OneWaySubtree {
             status,
             index: b.index,
         };
-        if b.oid[BASE.len()..] != [1, 0] {
+        if b.oid.strip_prefix(BASE) != Some(&[1, 0][..]) {
             return Err(reject(ErrorStatus::NotWritable));
         }
         let Value::Integer(to) = b.value else {
