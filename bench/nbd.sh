@@ -46,14 +46,24 @@ DVSAN="$CARGO_TARGET_DIR/release/dvsan"
 
 mkdir -p "$DIR"
 DISK="$DIR/disk.img"
-SRC="$DIR/src.img"
+# The seq write rows' source lives in memory (tmpfs) when there is one:
+# nbdcopy drops the pages it read from a file's page cache as it goes, so
+# a source on disk is read from the disk on every run and those rows would
+# measure the disk, the same for every server.
+SRC_DIR=${SRC_DIR:-$( [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm/dvsan-nbd-bench || echo "$DIR" )}
+mkdir -p "$SRC_DIR"
+SRC="$SRC_DIR/src.img"
 [ -f "$SRC" ] && [ "$(stat -c %s "$SRC")" -eq $((SIZE_MB << 20)) ] ||
   head -c $((SIZE_MB << 20)) /dev/urandom > "$SRC"
 cp "$SRC" "$DISK"
 sync
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ "$SRC_DIR" = "$DIR" ] || rm -rf "$SRC_DIR"
+}
 trap cleanup EXIT
 
 "$SERVE" "$DISK" "127.0.0.1:$P_DVSAN" disk > "$DIR/dvsan.log" 2>&1 &

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RAID benchmark of the storage engine (agent/examples/raid_bench.rs) on
-# file-backed disks: RAID 5 sequential write beside RAID 0, RAID 5
-# sequential read healthy and degraded (a member missing), and the rebuild
+# file-backed disks: RAID 5 sequential write beside RAID 0, RAID 0 and
+# RAID 10 sequential read, RAID 5 sequential read healthy and degraded (a
+# member missing), and the rebuild
 # rate onto a spare without a limit and with a 50 MiB/s limit (the limit
 # should hold). Prints MiB/s and the ratios.
 #

@@ -1,7 +1,7 @@
 //! RAID benchmark of the storage engine on file-backed disks: sequential
 //! write of a whole volume on RAID 5 beside RAID 0 over the same number of
-//! disks, sequential read of a RAID 5 volume healthy and with a member
-//! missing (every chunk of that member rebuilt from parity), and the rate
+//! disks, sequential read of RAID 0 and RAID 10 volumes, and of a RAID 5
+//! volume healthy and with a member missing (every chunk of that member rebuilt from parity), and the rate
 //! of a rebuild onto a spare, unthrottled and throttled. Prints MiB/s and
 //! the ratios. Not a test: numbers depend on the machine. Reads are timed
 //! from the disks: the disk files are synced and dropped from the page
@@ -147,6 +147,14 @@ fn main() {
         let (u5, _) = unit(&dir.join("raid5"), Level::Raid5, disks, disk_mib);
         raid5_write = raid5_write.max(seq_write(&volume(&u5)));
     }
+    let (u0, paths0) = unit(&dir.join("raid0"), Level::Raid0, disks, disk_mib);
+    seq_write(&volume(&u0));
+    let raid0_read = seq_read(&volume(&u0), &paths0);
+    drop(u0);
+    let (u10, paths10) = unit(&dir.join("raid10"), Level::Raid10, disks, disk_mib);
+    seq_write(&volume(&u10));
+    let raid10_read = seq_read(&volume(&u10), &paths10);
+    drop(u10);
     let (u5, paths) = unit(&dir.join("raid5"), Level::Raid5, disks, disk_mib);
     seq_write(&volume(&u5));
     let healthy_read = seq_read(&volume(&u5), &paths);
@@ -170,6 +178,8 @@ fn main() {
     println!("{:<36} {:>10}", "test", "MiB/s");
     println!("{:<36} {:>10.0}", "RAID 0 sequential write", raid0_write);
     println!("{:<36} {:>10.0}", "RAID 5 sequential write", raid5_write);
+    println!("{:<36} {:>10.0}", "RAID 0 sequential read", raid0_read);
+    println!("{:<36} {:>10.0}", "RAID 10 sequential read", raid10_read);
     println!(
         "{:<36} {:>10.0}",
         "RAID 5 sequential read, healthy", healthy_read

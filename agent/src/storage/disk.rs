@@ -301,6 +301,19 @@ impl Disk {
             )
     }
 
+    /// Starts reading `len` bytes at `offset` of the data area into the
+    /// page cache, without waiting (advice: errors are ignored).
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        if self.check(offset, len).is_ok() && self.alive("reading").is_ok() {
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                DATA_OFFSET + offset,
+                std::num::NonZeroU64::new(len),
+                rustix::fs::Advice::WillNeed,
+            );
+        }
+    }
+
     /// Reads as [`Disk::read_data`] but without read-ahead: for a small
     /// read the caller will not follow with the next bytes.
     pub fn read_data_exact(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {

@@ -429,6 +429,15 @@ impl Members {
         self.io(m, |d| d.read_data(buf, offset))
     }
 
+    /// Starts reading a range of member `m`'s data area into the page
+    /// cache (what of it is rebuilt), if the member is in service.
+    pub(crate) fn prefetch(&self, m: usize, offset: u64, len: u64) {
+        let end = (offset + len).min(self.synced_to(m));
+        if let Some(disk) = self.available(m).filter(|_| end > offset) {
+            disk.prefetch(offset, end - offset);
+        }
+    }
+
     /// Reads as [`Members::read`] only if that needs no wait for the
     /// device (see [`Disk::read_data_resident`]); `false` otherwise, also
     /// when the member is out of service.
@@ -720,8 +729,21 @@ pub(crate) trait SingleCopy {
     where
         F: FnMut(usize, u64, usize, usize) -> Result<bool, StorageError>;
 
-    /// Reads into `buf` from the group range at `offset`.
+    /// Reads into `buf` from the group range at `offset`. A read over
+    /// several members asks each for its pieces first, at once, so that
+    /// they do not wait for their devices one after another.
     fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
+        let mut pieces = 0;
+        self.map(offset, buf.len() as u64, |_, _, _, _| {
+            pieces += 1;
+            Ok(true)
+        })?;
+        if pieces > 1 {
+            self.map(offset, buf.len() as u64, |m, at, _, n| {
+                self.members().prefetch(m, at, n as u64);
+                Ok(true)
+            })?;
+        }
         self.map(offset, buf.len() as u64, |m, at, pos, n| {
             self.members().read(m, &mut buf[pos..pos + n], at)
         })

@@ -334,6 +334,7 @@ impl Parity {
     pub(crate) fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
         check_range(offset, buf.len() as u64, self.capacity())?;
         self.members.check()?;
+        self.prefetch(offset, buf.len() as u64);
         self.for_stripes(offset, buf.len() as u64, |s, pieces| {
             for p in pieces {
                 let out = &mut buf[p.pos..p.pos + p.len];
@@ -349,6 +350,24 @@ impl Parity {
             }
             Ok(())
         })
+    }
+
+    /// A read over more than one chunk takes its pieces one after another,
+    /// each from another member, and a member's pieces are not adjacent
+    /// (parity chunks lie between them), which the kernel's read-ahead
+    /// does not take for sequential: without a word, every member would
+    /// wait for the device at each of its chunks in turn. So every
+    /// member's stretch of the read's stripes is asked for first, at once.
+    fn prefetch(&self, offset: u64, len: u64) {
+        if len <= self.chunk {
+            return;
+        }
+        let width = self.chunk * self.k() as u64;
+        let (first, last) = (offset / width, (offset + len - 1) / width);
+        let (at, span) = (first * self.chunk, (last - first + 1) * self.chunk);
+        for m in 0..self.n() {
+            self.members.prefetch(m, at, span);
+        }
     }
 
     /// Reads as [`Parity::read`] only if every piece's data member has it

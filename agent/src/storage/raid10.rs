@@ -43,9 +43,15 @@ impl Raid10 {
         self.per_member * self.pairs() as u64
     }
 
-    /// Reads into `buf` from the group range at `offset`.
+    /// Reads into `buf` from the group range at `offset`. A read over
+    /// several chunks asks each member for its pieces first, at once (see
+    /// [`Raid10::prefetch`]).
     pub fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        self.pieces(buf, offset, |piece, at, order, _| {
+        let turn = self.turn.next(2);
+        if buf.len() as u64 > self.chunk {
+            self.prefetch(offset, buf.len() as u64, turn)?;
+        }
+        self.pieces(buf, offset, turn, |piece, at, order, _| {
             for m in order {
                 if self.members.read(m, piece, at)? {
                     return Ok(());
@@ -60,43 +66,75 @@ impl Raid10 {
     /// otherwise.
     pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> bool {
         let mut resident = true;
-        let walked = self.pieces(buf, offset, |piece, at, order, pending| {
-            resident = resident
-                && !pending
-                && order
-                    .iter()
-                    .any(|&m| self.members.read_resident(m, piece, at));
-            Ok(())
-        });
+        let walked = self.pieces(
+            buf,
+            offset,
+            self.turn.next(2),
+            |piece, at, order, pending| {
+                resident = resident
+                    && !pending
+                    && order
+                        .iter()
+                        .any(|&m| self.members.read_resident(m, piece, at));
+                Ok(())
+            },
+        );
         walked.is_ok() && resident
     }
 
     /// Calls `f(piece, member_offset, members, pending)` for each chunk's
     /// share of `buf` at group offset `offset`: the pair's two members in
-    /// the order to read them (alternating between calls, the first
-    /// member first while a resync is `pending` over the piece).
-    fn pieces<F>(&self, buf: &mut [u8], offset: u64, mut f: F) -> Result<(), StorageError>
+    /// the order to read them (the `turn`th first, alternated between
+    /// calls by the caller; the first member first while a resync is
+    /// `pending` over the piece).
+    fn pieces<F>(
+        &self,
+        buf: &mut [u8],
+        offset: u64,
+        turn: usize,
+        mut f: F,
+    ) -> Result<(), StorageError>
     where
         F: FnMut(&mut [u8], u64, [usize; 2], bool) -> Result<(), StorageError>,
     {
         check_range(offset, buf.len() as u64, self.capacity())?;
-        let turn = self.turn.next(2);
         for_chunks(
             self.chunk,
             self.pairs(),
             offset,
             buf.len() as u64,
             |pair, at, pos, n| {
-                let pending = self
-                    .members
-                    .bitmap
-                    .as_ref()
-                    .is_some_and(|b| b.is_pending(at, at + n as u64));
-                let first = if pending { 0 } else { turn };
-                let order = [2 * pair + first, 2 * pair + (first + 1) % 2];
+                let (pending, order) = self.order(pair, at, n as u64, turn);
                 f(&mut buf[pos..pos + n], at, order, pending)
             },
         )
+    }
+
+    /// Whether a resync is pending over `n` bytes at `at` of `pair`, and
+    /// the pair's members in the order to read them there.
+    fn order(&self, pair: usize, at: u64, n: u64, turn: usize) -> (bool, [usize; 2]) {
+        let pending = self
+            .members
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.is_pending(at, at + n));
+        let first = if pending { 0 } else { turn };
+        (pending, [2 * pair + first, 2 * pair + (first + 1) % 2])
+    }
+
+    /// Starts every piece of a read coming into the page cache from the
+    /// member it will be read from, at once: taken one after another, the
+    /// pieces would each wait for their device in turn, and a member's
+    /// pieces are not adjacent (the reads alternate between the two
+    /// members of a pair), which the kernel's read-ahead does not take for
+    /// sequential.
+    fn prefetch(&self, offset: u64, len: u64, turn: usize) -> Result<(), StorageError> {
+        check_range(offset, len, self.capacity())?;
+        for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, _, n| {
+            let (_, order) = self.order(pair, at, n as u64, turn);
+            self.members.prefetch(order[0], at, n as u64);
+            Ok(())
+        })
     }
 
     fn each(
