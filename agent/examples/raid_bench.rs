@@ -1,9 +1,9 @@
 //! RAID benchmark of the storage engine on file-backed disks: sequential
 //! write of a whole volume on RAID 5 beside RAID 0 over the same number of
 //! disks, sequential read of RAID 0 and RAID 10 volumes, and of a RAID 5
-//! volume healthy and with a member missing (every chunk of that member rebuilt from parity), and the rate
-//! of a rebuild onto a spare, unthrottled and throttled. Prints MiB/s and
-//! the ratios. Not a test: numbers depend on the machine. Reads are timed
+//! volume healthy and with a member missing (every chunk of that member
+//! rebuilt from parity), and the rate of a rebuild onto a spare,
+//! unthrottled and throttled. Prints MiB/s and the ratios. Not a test: numbers depend on the machine. Reads are timed
 //! from the disks: the disk files are synced and dropped from the page
 //! cache first.
 //! Every timed run starts after a system-wide sync, so none pays for the
