@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use dvsan_nbd::{
-    Access, ConcatExport, ConcatOptions, Export, RemoteAddr, RemoteSpec, StaticRegistry,
+    Access, ClientTls, ConcatExport, ConcatOptions, Export, RemoteAddr, RemoteSpec, StaticRegistry,
 };
 use tokio::net::{TcpListener, UnixListener};
 use tracing::{info, warn};
@@ -131,13 +131,16 @@ impl fmt::Display for AttachListen {
 }
 
 /// An NBD URI (the NBD project's URI specification), reduced to what a
-/// client needs: where to connect and which export to open.
+/// client needs: where to connect, whether over TLS, and which export to
+/// open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NbdUri {
     /// Where the server listens.
     pub addr: RemoteAddr,
     /// The export name (percent-decoded; empty for the default export).
     pub export: String,
+    /// `nbds://` or `nbds+unix://`: TLS.
+    pub tls: bool,
 }
 
 /// Why an NBD URI does not parse.
@@ -147,11 +150,8 @@ pub enum NbdUriError {
     #[error("not a URI: expected nbd://HOST[:PORT]/EXPORT")]
     NotAUri,
     /// A scheme this client does not speak.
-    #[error("unsupported scheme {0:?}: expected nbd or nbd+unix")]
+    #[error("unsupported scheme {0:?}: expected nbd, nbds, nbd+unix or nbds+unix")]
     Scheme(String),
-    /// `nbds://`: NBD over TLS.
-    #[error("NBD over TLS ({0}://) is not supported")]
-    Tls(String),
     /// No host after `nbd://`.
     #[error("no host: expected nbd://HOST[:PORT]/EXPORT")]
     NoHost,
@@ -195,9 +195,10 @@ impl FromStr for NbdUri {
         if export.len() > 4096 {
             return Err(NbdUriError::ExportTooLong);
         }
+        let tls = scheme.starts_with("nbds");
         let addr = match scheme.as_str() {
-            "nbd" | "nbd+tcp" => parse_authority(authority)?,
-            "nbd+unix" => {
+            "nbd" | "nbd+tcp" | "nbds" | "nbds+tcp" => parse_authority(authority)?,
+            "nbd+unix" | "nbds+unix" => {
                 if !authority.is_empty() {
                     return Err(NbdUriError::BadUnix);
                 }
@@ -211,12 +212,9 @@ impl FromStr for NbdUri {
                 }
                 RemoteAddr::Unix(PathBuf::from(socket))
             }
-            "nbds" | "nbds+tcp" | "nbds+unix" | "nbds+vsock" => {
-                return Err(NbdUriError::Tls(scheme));
-            }
             _ => return Err(NbdUriError::Scheme(scheme)),
         };
-        Ok(NbdUri { addr, export })
+        Ok(NbdUri { addr, export, tls })
     }
 }
 
@@ -385,6 +383,7 @@ pub fn remote_specs(extents: &[RemoteExtent]) -> anyhow::Result<Vec<RemoteSpec>>
                 addr: uri.addr,
                 export: uri.export,
                 size: e.size_bytes,
+                tls: uri.tls,
             })
         })
         .collect()
@@ -401,16 +400,24 @@ pub fn remote_specs(extents: &[RemoteExtent]) -> anyhow::Result<Vec<RemoteSpec>>
 /// Every peer that reaches `listen` may use the volume (the units admit
 /// this host, not its peers): keep it on loopback or a Unix socket unless
 /// the network is trusted.
+///
+/// Extents served over TLS (`nbds://`) are reached with `tls`; without it
+/// they cannot be, and the attach fails naming the first.
 pub async fn attach(
     volume: &str,
     extents: Vec<RemoteExtent>,
     listen: AttachListen,
+    tls: Option<ClientTls>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let specs = remote_specs(&extents)?;
     let units = specs.len();
+    let options = ConcatOptions {
+        tls,
+        ..ConcatOptions::default()
+    };
     let export = Arc::new(
-        ConcatExport::connect(specs, ConcatOptions::default())
+        ConcatExport::connect(specs, options)
             .await
             .with_context(|| format!("connecting to the units of volume {volume}"))?,
     );
@@ -467,7 +474,8 @@ mod tests {
             uri("nbd://unit1.example:10810/vol-3"),
             Ok(NbdUri {
                 addr: tcp("unit1.example", 10810),
-                export: "vol-3".into()
+                export: "vol-3".into(),
+                tls: false,
             })
         );
         // Missing port: NBD's own.
@@ -490,7 +498,8 @@ mod tests {
             uri("nbd+unix:///disk?socket=/run/u%201.sock"),
             Ok(NbdUri {
                 addr: RemoteAddr::Unix("/run/u 1.sock".into()),
-                export: "disk".into()
+                export: "disk".into(),
+                tls: false,
             })
         );
     }
@@ -500,7 +509,15 @@ mod tests {
         use NbdUriError as E;
         assert_eq!(uri("unit1:10809/x"), Err(E::NotAUri));
         assert_eq!(uri("http://h/x"), Err(E::Scheme("http".into())));
-        assert_eq!(uri("nbds://h/x"), Err(E::Tls("nbds".into())));
+        let tls = uri("nbds://h:4000/x").unwrap();
+        assert_eq!(
+            (tls.addr, tls.export.as_str(), tls.tls),
+            (tcp("h", 4000), "x", true)
+        );
+        let tls = uri("nbds+unix:///x?socket=/run/u.sock").unwrap();
+        assert_eq!(tls.addr, RemoteAddr::Unix("/run/u.sock".into()));
+        assert!(tls.tls && !uri("nbd://h/x").unwrap().tls);
+        assert_eq!(uri("nbds+vsock://1/x"), Err(E::Scheme("nbds+vsock".into())));
         assert_eq!(uri("nbd:///x"), Err(E::NoHost));
         assert_eq!(uri("nbd://:10809/x"), Err(E::NoHost));
         assert_eq!(uri("nbd://me@h/x"), Err(E::UserInfo));

@@ -100,7 +100,39 @@ enum VolumeCommand {
         /// Where to serve it: ADDR (host:port) or unix:PATH
         #[arg(long, default_value = "127.0.0.1:10809")]
         listen: String,
+        #[command(flatten)]
+        tls: AttachTls,
     },
+}
+
+/// TLS towards the units, for volumes with extents on units that serve
+/// NBD over TLS.
+#[derive(Debug, Args)]
+pub struct AttachTls {
+    /// CA certificate(s) (PEM) that signed the units' NBD certificates;
+    /// extents on units offering TLS are then reached over TLS
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// This host's certificate (PEM), for units that ask clients for one
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl AttachTls {
+    /// The client TLS settings, if a CA was given; unusable files are an
+    /// error naming them.
+    fn load(&self) -> anyhow::Result<Option<dvsan_nbd::ClientTls>> {
+        let Some(ca) = &self.tls_ca else {
+            return Ok(None);
+        };
+        let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+        dvsan_nbd::ClientTls::from_pem_files(ca, identity)
+            .map(Some)
+            .context("--tls-ca/--tls-cert/--tls-key")
+    }
 }
 
 /// Parses `10G` and the like into whole MiB.
@@ -147,7 +179,10 @@ pub async fn run_unit(args: UnitArgs) -> anyhow::Result<()> {
                             u.name.clone(),
                             u.state.clone(),
                             u.snmp_address.clone(),
-                            u.nbd_endpoint.clone(),
+                            match u.nbd_tls.as_str() {
+                                "off" => u.nbd_endpoint.clone(),
+                                tls => format!("{} (tls {tls})", u.nbd_endpoint),
+                            },
                             human_mib(u.free_mib.max(0) as u64),
                             human_mib(u.total_mib.max(0) as u64),
                             u.uuid.clone(),
@@ -174,7 +209,7 @@ fn print_unit(d: &UnitDetail) {
     println!("unit      {} ({})", u.name, u.uuid);
     println!("state     {}", u.state);
     println!("snmp      {}", u.snmp_address);
-    println!("nbd       {}", u.nbd_endpoint);
+    println!("nbd       {} (tls {})", u.nbd_endpoint, u.nbd_tls);
     println!(
         "capacity  {} free of {}",
         human_mib(u.free_mib.max(0) as u64),
@@ -388,11 +423,12 @@ pub async fn run_volume(args: VolumeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        VolumeCommand::Attach { name, listen } => {
+        VolumeCommand::Attach { name, listen, tls } => {
+            let tls = tls.load()?;
             let path = format!("/volumes/{}", segment(&name));
             let what = format!("looking up volume {name}");
             let v: VolumeView = blocking(move || api.get(&what, &path)).await?;
-            crate::attach_cmd::run(v, &listen).await
+            crate::attach_cmd::run(v, &listen, tls).await
         }
     }
 }

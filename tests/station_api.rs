@@ -3,10 +3,14 @@
 //! API, a volume allocated by `dvsan volume create`, seen by net-snmp's
 //! `snmpbulkwalk` on the unit and written and read back by `qemu-io` at the
 //! NBD URI the station returned; errors as JSON; a spoofed coldStart adds
-//! nothing; a unit killed without linkDown becomes unreachable by polling.
+//! nothing; a unit killed without linkDown becomes unreachable by polling;
+//! a unit serving NBD over TLS only is known as such, its volumes handed
+//! out as `nbds://`, and `dvsan volume attach` reaches it over TLS.
 
 #[path = "../snmp/tests/support/net_snmp.rs"]
 mod net_snmp;
+#[path = "../nbd/tests/common/pki.rs"]
+mod pki;
 mod support {
     pub mod agent_process;
     pub mod binary;
@@ -683,4 +687,131 @@ fn an_allocation_that_fails_half_way_leaves_nothing_behind() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["extents"].as_array().unwrap().len(), 2, "{body}");
     drop((a, b));
+}
+
+#[test]
+fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
+    net_snmp::require_tool("qemu-io", "qemu-utils");
+    let pki = pki::Pki::new();
+    let Rig {
+        dir,
+        station,
+        trap,
+        token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "30"], None);
+    let mut spec = AgentSpec::three_disks(&dir.path().join("unit-t"));
+    std::fs::create_dir_all(&spec.dir).unwrap();
+    spec.name = "unit-t".into();
+    spec.args = vec![
+        "--station".into(),
+        trap.to_string(),
+        "--nbd-tls-cert".into(),
+        pki.p("server-cert.pem"),
+        "--nbd-tls-key".into(),
+        pki.p("server-key.pem"),
+    ];
+    let unit = AgentProcess::start(spec, &tools);
+    wait_for("the unit online", Duration::from_secs(20), || {
+        unit_state(&api, "unit-t").as_deref() == Some("online")
+    });
+    // net-snmp reads what the station learned.
+    let out = v3_run(
+        &tools,
+        "snmpget",
+        &unit,
+        &["1.3.6.1.4.1.8072.9999.9999.1.1.1.10.0"],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("required(3)") || text.contains("INTEGER: 3"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert_eq!(api.get("/units/unit-t")["unit"]["nbd_tls"], "required");
+
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-t/groups",
+        Some(json!({"name": "lin", "level": "linear", "disks": [1]})),
+        true,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "sealed", "size_mib": 8, "clients": ["127.0.0.1"]})),
+        true,
+    );
+    assert_eq!(status, 201, "{v}");
+    let extent = &v["extents"][0];
+    assert_eq!(extent["nbd_tls"], "required", "{v}");
+    let uri = extent["nbd_uri"].as_str().unwrap();
+    assert!(uri.starts_with("nbds://"), "{uri}");
+
+    // Without a CA: one line saying what is missing.
+    let out = cli(&station, &token, &["volume", "attach", "sealed"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--tls-ca") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+
+    // With the CA: served on a local socket, written through it by
+    // qemu-io, and the bytes read back from the unit itself over TLS.
+    let sock = dir.path().join("sealed.sock");
+    let log = dir.path().join("attach-tls.log");
+    let mut attach = dvsan()
+        .args(["volume", "attach", "sealed", "--listen"])
+        .arg(format!("unix:{}", sock.display()))
+        .args(["--tls-ca", &pki.p("ca-cert.pem")])
+        .args(["--station-url", &format!("http://{}", station.web)])
+        .env("DVSAN_TOKEN", &token)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the attach socket", Duration::from_secs(20), || {
+        if let Ok(Some(status)) = attach.try_wait() {
+            panic!(
+                "attach exited {status}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        sock.exists()
+    });
+    let local = format!("nbd+unix:///sealed?socket={}", sock.display());
+    let mut write = std::process::Command::new("qemu-io");
+    write.args(["-f", "raw", "-c", "write -P 0xcd 1M 2M", &local]);
+    let out = run_bounded(write, Duration::from_secs(60));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let creds = pki.client_dir("trusting", "ca", false);
+    let mut read = std::process::Command::new("qemu-io");
+    read.args([
+        "--object",
+        &format!("tls-creds-x509,id=tls0,dir={creds},endpoint=client"),
+        "--image-opts",
+        &format!(
+            "driver=nbd,host=localhost,port={},export={},tls-creds=tls0",
+            unit.nbd_port,
+            extent["export_name"].as_str().unwrap()
+        ),
+        "-c",
+        "read -P 0xcd 1M 2M",
+        "-c",
+        "read -P 0 0 1M",
+    ]);
+    let out = run_bounded(read, Duration::from_secs(60));
+    assert!(
+        out.status.success() && !stdout(&out).contains("Pattern verification failed"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &attach.id().to_string()])
+        .status();
+    let _ = attach.wait();
+    drop(unit);
 }

@@ -51,7 +51,7 @@ impl Attach {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let r = rt.block_on(attach(&volume, extents, listen, async {
+            let r = rt.block_on(attach(&volume, extents, listen, None, async {
                 let _ = stop_rx.await;
             }));
             let _ = done_tx.send(r);

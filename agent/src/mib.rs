@@ -74,8 +74,33 @@ pub struct UnitInfo {
     pub nbd_endpoint: String,
     /// dvsanUnitSnmpEndpoint.
     pub snmp_endpoint: String,
+    /// dvsanUnitNbdTls.
+    pub nbd_tls: NbdTls,
     /// dvsanUnitCapacityLowThreshold when the metadata holds none.
     pub default_low_threshold: u32,
+}
+
+/// dvsanUnitNbdTls: whether the NBD server speaks TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NbdTls {
+    /// off(1).
+    #[default]
+    Off = 1,
+    /// optional(2).
+    Optional = 2,
+    /// required(3).
+    Required = 3,
+}
+
+impl NbdTls {
+    /// The value of a server run with `policy`.
+    pub fn of(policy: Option<&dvsan_nbd::TlsPolicy>) -> Self {
+        match policy.map(|p| p.mode()) {
+            None => NbdTls::Off,
+            Some(dvsan_nbd::TlsMode::Optional) => NbdTls::Optional,
+            Some(dvsan_nbd::TlsMode::Required) => NbdTls::Required,
+        }
+    }
 }
 
 /// Everything the MIB reads and changes.
@@ -237,6 +262,8 @@ fn unit_scalars(ctx: &UnitContext) -> ScalarGroup {
     let nbd = move || text(c.info().nbd_endpoint);
     let c = ctx.clone();
     let snmp = move || text(c.info().snmp_endpoint);
+    let c = ctx.clone();
+    let tls = move || Value::Integer(c.info().nbd_tls as i32);
     ScalarGroup::new(&m::DVSAN_UNIT.arcs())
         .writable(
             col(&m::DVSAN_UNIT_NAME),
@@ -259,6 +286,7 @@ fn unit_scalars(ctx: &UnitContext) -> ScalarGroup {
         )
         .scalar(col(&m::DVSAN_UNIT_NBD_ENDPOINT), nbd)
         .scalar(col(&m::DVSAN_UNIT_SNMP_ENDPOINT), snmp)
+        .scalar(col(&m::DVSAN_UNIT_NBD_TLS), tls)
 }
 
 // ---------------------------------------------------------------- disks

@@ -1,5 +1,5 @@
-//! The client half: fixed newstyle handshake (structured replies,
-//! `base:allocation`, `NBD_OPT_GO`), then pipelined requests.
+//! The client half: fixed newstyle handshake (TLS if asked, structured
+//! replies, `base:allocation`, `NBD_OPT_GO`), then pipelined requests.
 //!
 //! A [`Client`] is shared by reference: every call sends its request under
 //! a short write lock and waits for its own reply, so concurrent calls (for
@@ -29,6 +29,7 @@ use crate::connection::{Connection, write_all_vectored};
 use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::export::{BlockSizes, Extent};
+use crate::tls::ClientTls;
 
 /// Largest option reply the client accepts.
 const MAX_OPTION_REPLY: u32 = 64 * 1024;
@@ -44,16 +45,39 @@ pub struct ClientOptions {
     pub structured: bool,
     /// Ask for `base:allocation` (needs structured replies).
     pub block_status: bool,
+    /// Start TLS before anything else, and fail if the server will not.
+    pub tls: Option<TlsTarget>,
+}
+
+/// TLS for one connection: the client's settings and the name the server
+/// must prove to have.
+#[derive(Clone, Debug)]
+pub struct TlsTarget {
+    /// Trusted CAs and the client's own certificate, if any.
+    pub tls: ClientTls,
+    /// The host name or IP address dialled.
+    pub server_name: String,
 }
 
 impl ClientOptions {
-    /// Structured replies and block status on, for `export`.
+    /// Structured replies and block status on, for `export`, in the clear.
     pub fn new(export: impl Into<String>) -> Self {
         ClientOptions {
             export: export.into(),
             structured: true,
             block_status: true,
+            tls: None,
         }
+    }
+
+    /// The same over TLS with a server that must prove to be
+    /// `server_name`.
+    pub fn with_tls(mut self, tls: ClientTls, server_name: impl Into<String>) -> Self {
+        self.tls = Some(TlsTarget {
+            tls,
+            server_name: server_name.into(),
+        });
+        self
     }
 }
 
@@ -116,13 +140,20 @@ async fn send_option<S: AsyncRead + AsyncWrite + Unpin>(
     conn.write_all(&out).await
 }
 
-/// Runs the client side of the handshake on `conn`, ending in transmission
-/// on `opts.export`. Exposed (rather than only [`Client::handshake`]) so
-/// tests can drive the transmission phase with hand-made bytes.
+/// Runs the client side of the handshake on `conn` in the clear, ending in
+/// transmission on `opts.export` (`opts.tls` is not looked at: TLS needs
+/// [`Client::handshake`], which changes the stream). Exposed so tests can
+/// drive the transmission phase with hand-made bytes.
 pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     opts: &ClientOptions,
 ) -> Result<ExportInfo> {
+    greet(conn).await?;
+    haggle(conn, opts).await
+}
+
+/// The server's greeting and the client's flags.
+async fn greet<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Connection<S>) -> Result<()> {
     let Some(server_flags) = conn.read_decoded(codec::decode_greeting).await? else {
         return Err(Error::Disconnected);
     };
@@ -138,8 +169,27 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut out = BytesMut::new();
     codec::encode_client_flags(&mut out, cflags);
-    conn.write_all(&out).await?;
+    conn.write_all(&out).await
+}
 
+/// `NBD_OPT_STARTTLS`, answered with an ACK: the TLS handshake comes next.
+/// Any other answer is an error (the client does not go on in the clear).
+async fn start_tls<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Connection<S>) -> Result<()> {
+    send_option(conn, NBD_OPT_STARTTLS, &[]).await?;
+    match read_option_reply(conn, NBD_OPT_STARTTLS).await? {
+        (rep, _) if rep == NBD_REP_ACK => Ok(()),
+        (rep, data) if rep.is_error() => Err(refused(NBD_OPT_STARTTLS, rep, &data)),
+        (rep, _) => Err(Error::Protocol(format!(
+            "unexpected {rep} to NBD_OPT_STARTTLS"
+        ))),
+    }
+}
+
+/// Options after the greeting (or after TLS started), ending in GO.
+async fn haggle<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    opts: &ClientOptions,
+) -> Result<ExportInfo> {
     let mut structured = false;
     if opts.structured {
         send_option(conn, NBD_OPT_STRUCTURED_REPLY, &[]).await?;
@@ -312,13 +362,36 @@ impl Client {
         Self::handshake(stream, &ClientOptions::new(export)).await
     }
 
-    /// Negotiates over any stream and starts the reply reader.
+    /// Negotiates over any stream (starting TLS first if `opts.tls` says
+    /// so) and starts the reply reader.
     pub async fn handshake<S>(stream: S, opts: &ClientOptions) -> Result<Client>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let mut conn = Connection::new(stream);
-        let info = negotiate(&mut conn, opts).await?;
+        greet(&mut conn).await?;
+        let Some(target) = &opts.tls else {
+            let info = haggle(&mut conn, opts).await?;
+            return Ok(Self::start(conn, info));
+        };
+        start_tls(&mut conn).await?;
+        let (stream, leftover) = conn.into_parts();
+        if !leftover.is_empty() {
+            return Err(Error::Protocol(
+                "server sent bytes after acknowledging NBD_OPT_STARTTLS".into(),
+            ));
+        }
+        let stream = target.tls.connect(&target.server_name, stream).await?;
+        let mut conn = Connection::new(stream);
+        let info = haggle(&mut conn, opts).await?;
+        Ok(Self::start(conn, info))
+    }
+
+    /// Transmission on a negotiated connection: the reply reader starts.
+    fn start<S>(conn: Connection<S>, info: ExportInfo) -> Client
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let (stream, leftover) = conn.into_parts();
         let (r, w): (ReadHalf<S>, WriteHalf<S>) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
@@ -328,11 +401,11 @@ impl Client {
             broken: AtomicBool::new(false),
         });
         let reader = tokio::spawn(read_replies(r, leftover, shared.clone()));
-        Ok(Client {
+        Client {
             shared,
             info,
             reader,
-        })
+        }
     }
 
     /// What the server said about the export.

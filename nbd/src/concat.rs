@@ -45,6 +45,7 @@ use crate::consts::{
 };
 use crate::error::Error;
 use crate::export::{BlockSizes, Export, ExportFlags, Extent};
+use crate::tls::ClientTls;
 
 /// Where a remote export listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,18 +73,28 @@ pub struct RemoteSpec {
     /// Bytes of the volume this extent holds (its first `size` bytes; the
     /// remote export may be larger, never smaller).
     pub size: u64,
+    /// Reached over TLS (`nbds://`), with [`ConcatOptions::tls`].
+    pub tls: bool,
 }
 
 impl fmt::Display for RemoteSpec {
     /// The remote as an NBD URI, for logs and errors.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "nbds" } else { "nbd" };
         match &self.addr {
             RemoteAddr::Tcp { host, port } if host.contains(':') => {
-                write!(f, "nbd://[{host}]:{port}/{}", self.export)
+                write!(f, "{scheme}://[{host}]:{port}/{}", self.export)
             }
-            RemoteAddr::Tcp { host, port } => write!(f, "nbd://{host}:{port}/{}", self.export),
+            RemoteAddr::Tcp { host, port } => {
+                write!(f, "{scheme}://{host}:{port}/{}", self.export)
+            }
             RemoteAddr::Unix(path) => {
-                write!(f, "nbd+unix:///{}?socket={}", self.export, path.display())
+                write!(
+                    f,
+                    "{scheme}+unix:///{}?socket={}",
+                    self.export,
+                    path.display()
+                )
             }
         }
     }
@@ -100,6 +111,9 @@ pub struct ConcatOptions {
     /// How long one remote request may take before it fails and its
     /// connection is dropped.
     pub request_timeout: Duration,
+    /// TLS settings for the remotes marked [`RemoteSpec::tls`] (which
+    /// cannot be reached without them).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConcatOptions {
@@ -108,6 +122,7 @@ impl Default for ConcatOptions {
             connections_per_remote: 4,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -126,6 +141,12 @@ pub enum ConcatError {
         /// What went wrong.
         #[source]
         source: Error,
+    },
+    /// A remote is to be reached over TLS and no TLS settings were given.
+    #[error("{remote} is served over TLS only, and no CA to check it against was given")]
+    NoTls {
+        /// The remote, as a URI.
+        remote: String,
     },
     /// A remote did not finish the handshake in time.
     #[error("connecting to {remote}: no answer within {timeout:?}")]
@@ -362,8 +383,25 @@ struct Remote {
 
 impl Remote {
     /// Opens one connection and checks it against the extent.
-    async fn open(spec: &RemoteSpec, uri: &str, timeout: Duration) -> Result<Client, ConcatError> {
-        let opts = ClientOptions::new(spec.export.clone());
+    async fn open(
+        spec: &RemoteSpec,
+        uri: &str,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Client, ConcatError> {
+        let mut opts = ClientOptions::new(spec.export.clone());
+        if spec.tls {
+            let Some(tls) = tls else {
+                return Err(ConcatError::NoTls {
+                    remote: uri.to_owned(),
+                });
+            };
+            let server_name = match &spec.addr {
+                RemoteAddr::Tcp { host, .. } => host.clone(),
+                RemoteAddr::Unix(_) => "localhost".to_owned(),
+            };
+            opts = opts.with_tls(tls.clone(), server_name);
+        }
         let connect = async {
             match &spec.addr {
                 RemoteAddr::Tcp { host, port } => {
@@ -415,10 +453,15 @@ impl Remote {
             let c = slot.take();
             self.lost(c.as_deref(), "connection closed");
         }
-        let client = Remote::open(&self.spec, &self.uri, self.opts.connect_timeout)
-            .await
-            .and_then(|c| self.check_capabilities(c))
-            .map_err(|e| Failure::Broken(error_chain(&e)))?;
+        let client = Remote::open(
+            &self.spec,
+            &self.uri,
+            self.opts.connect_timeout,
+            self.opts.tls.as_ref(),
+        )
+        .await
+        .and_then(|c| self.check_capabilities(c))
+        .map_err(|e| Failure::Broken(error_chain(&e)))?;
         info!(remote = %self.uri, slot = i, "connected");
         let c = Arc::new(Conn {
             client,
@@ -723,7 +766,7 @@ impl ConcatExport {
         };
         let opened = join_all(specs.iter().map(|spec| async {
             let uri = spec.to_string();
-            let client = Remote::open(spec, &uri, opts.connect_timeout).await?;
+            let client = Remote::open(spec, &uri, opts.connect_timeout, opts.tls.as_ref()).await?;
             Ok::<_, ConcatError>((uri, client))
         }))
         .await;

@@ -34,7 +34,7 @@ pub mod tls;
 mod transmission;
 mod worker_threads;
 
-pub use client::{Client, ClientOptions, ExportInfo};
+pub use client::{Client, ClientOptions, ExportInfo, TlsTarget};
 pub use concat::{ConcatExport, ConcatOptions, RemoteAddr, RemoteSpec};
 pub use error::{Error, Result};
 pub use export::{
@@ -43,7 +43,7 @@ pub use export::{
 };
 pub use file_export::FileExport;
 pub use server::{serve, serve_connection, serve_tcp_connection, serve_unix, serve_with_tls};
-pub use tls::{TlsError, TlsMode, TlsPolicy};
+pub use tls::{ClientTls, TlsError, TlsMode, TlsPolicy};
 
 /// Largest READ or WRITE payload the server accepts (32 MiB), checked
 /// before anything is allocated for a request; advertised as the maximum

@@ -10,6 +10,11 @@
 //! a client CA, only clients presenting a certificate it signed get
 //! through the TLS handshake.
 //!
+//! A client given a [`ClientTls`] sends `NBD_OPT_STARTTLS` first thing,
+//! checks the server's certificate against the CAs it trusts and the name
+//! it dialled, and haggles inside TLS; a server that does not offer TLS
+//! is an error, never a quiet fall back to the clear.
+//!
 //! Certificates and keys are read from PEM files, as qemu's and libnbd's
 //! `tls-creds-x509` directories hold them.
 
@@ -18,9 +23,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use tokio_rustls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Why a TLS configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -133,5 +139,74 @@ impl TlsPolicy {
     /// Whether clients must use TLS.
     pub fn mode(&self) -> TlsMode {
         self.mode
+    }
+}
+
+/// A client's TLS settings: the CAs whose certificates it trusts for
+/// servers and, for servers that ask for one, its own certificate.
+#[derive(Clone)]
+pub struct ClientTls {
+    connector: TlsConnector,
+    client_cert: bool,
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("client_cert", &self.client_cert)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTls {
+    /// Trusts servers whose certificate one of the certificates in `ca`
+    /// (PEM) signed; with `identity` (certificate chain and private key,
+    /// PEM), presents that certificate to servers that ask for one.
+    pub fn from_pem_files(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, TlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certificates("CA certificate", ca)? {
+            roots
+                .add(cert)
+                .map_err(|e| pem_error("CA certificate", ca, e))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = certificates("client certificate", cert)?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| pem_error("client private key", key, e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| TlsError::Config(e.to_string()))?
+            }
+        };
+        Ok(ClientTls {
+            connector: TlsConnector::from(Arc::new(config)),
+            client_cert: identity.is_some(),
+        })
+    }
+
+    /// Runs the TLS handshake on `stream` with a server that must prove to
+    /// be `server_name` (a host name or IP address, as dialled).
+    pub(crate) async fn connect<S>(
+        &self,
+        server_name: &str,
+        stream: S,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{server_name:?} is not a host name or IP address for TLS: {e}"),
+            )
+        })?;
+        self.connector.connect(name, stream).await
     }
 }

@@ -290,9 +290,9 @@ async fn a_call_dropped_mid_send_closes_the_client_instead_of_corrupting_the_str
 async fn simple_replies_when_not_negotiated() {
     let s = TestServer::start(1 << 20);
     let opts = ClientOptions {
-        export: EXPORT.into(),
         structured: false,
         block_status: false,
+        ..ClientOptions::new(EXPORT)
     };
     let c = Client::handshake(raw(s.addr).await, &opts)
         .await

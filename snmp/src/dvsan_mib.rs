@@ -166,6 +166,12 @@ pub const DVSAN_UNIT_SNMP_ENDPOINT: MibObject = MibObject {
     suffix: &[1, 1, 1, 9],
     kind: NodeKind::Object,
 };
+/// dvsanUnitNbdTls: Whether the unit's NBD server speaks TLS (NBD_OPT_STARTTLS). off: it does not; optional: clients may start TLS or stay in the clear; required: nothing but starting TLS is answered in the clear, so clients reach the unit's volumes as nbds:// only.
+pub const DVSAN_UNIT_NBD_TLS: MibObject = MibObject {
+    name: "dvsanUnitNbdTls",
+    suffix: &[1, 1, 1, 10],
+    kind: NodeKind::Object,
+};
 /// dvsanDiskTable: The disks (files or block devices) the unit stores data on.
 pub const DVSAN_DISK_TABLE: MibObject = MibObject {
     name: "dvsanDiskTable",
@@ -553,6 +559,7 @@ pub const ALL: &[MibObject] = &[
     DVSAN_UNIT_CAPACITY_LOW_THRESHOLD,
     DVSAN_UNIT_NBD_ENDPOINT,
     DVSAN_UNIT_SNMP_ENDPOINT,
+    DVSAN_UNIT_NBD_TLS,
     DVSAN_DISK_TABLE,
     DVSAN_DISK_ENTRY,
     DVSAN_DISK_INDEX,

@@ -405,6 +405,7 @@ fn synthetic_unit(u: u32, volumes: u32) -> UnitSnapshot {
         sys_descr: "dvsan SAN unit (synthetic)".into(),
         software: "0.1.0".into(),
         nbd_endpoint: "127.0.0.1:10809".into(),
+        nbd_tls: "off".into(),
         total_mib: 2 << 20,
         free_mib: 1 << 20,
         disks: (1..=4)

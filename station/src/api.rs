@@ -503,6 +503,7 @@ pub fn openapi_document() -> Value {
                     "message": string}},
                 "Unit": {"type": "object", "properties": {
                     "uuid": string, "name": string, "snmp_address": string, "nbd_endpoint": string,
+                    "nbd_tls": {"type": "string", "enum": ["off", "optional", "required"]},
                     "sys_descr": string, "software": string,
                     "state": {"type": "string", "enum": ["online", "offline", "unreachable", "pending"]},
                     "total_mib": int, "free_mib": int, "missed_polls": int, "last_seen": int}},
@@ -527,7 +528,7 @@ pub fn openapi_document() -> Value {
                     "name": string, "size_mib": int,
                     "clients": {"type": "array", "items": string},
                     "placement": schema_ref("Placement")}},
-                "Extent": {"type": "object", "properties": {"seq": int, "unit_uuid": string, "unit_name": string, "volume_index": int, "raid_group": int, "start_mib": int, "size_mib": int, "export_name": string, "nbd_uri": string, "available": {"type": "boolean"}}},
+                "Extent": {"type": "object", "properties": {"seq": int, "unit_uuid": string, "unit_name": string, "volume_index": int, "raid_group": int, "start_mib": int, "size_mib": int, "export_name": string, "nbd_uri": string, "nbd_tls": {"type": "string", "enum": ["off", "optional", "required", ""]}, "available": {"type": "boolean"}}},
                 "Volume": {"type": "object", "properties": {
                     "name": string, "uuid": string, "size_mib": int,
                     "state": {"type": "string", "enum": ["online", "unavailable"]},

@@ -108,8 +108,13 @@ pub struct ExtentView {
     pub size_mib: u64,
     /// The unit's NBD export name for it.
     pub export_name: String,
-    /// `nbd://HOST:PORT/EXPORT`.
+    /// `nbd://HOST:PORT/EXPORT`, or `nbds://…` when the unit serves NBD
+    /// over TLS only.
     pub nbd_uri: String,
+    /// Whether the unit's NBD server speaks TLS: `off`, `optional` (a
+    /// client with the CA may use `nbds://` instead) or `required`.
+    #[serde(default)]
+    pub nbd_tls: String,
     /// Whether its unit is online.
     pub available: bool,
 }
@@ -260,8 +265,11 @@ fn min_members(level: &str) -> usize {
     }
 }
 
-fn nbd_uri(endpoint: &str, export: &str) -> String {
-    format!("nbd://{endpoint}/{export}")
+/// The URI clients use for `export` on a unit reached at `endpoint`:
+/// `nbds://` when the unit answers nothing in the clear.
+fn nbd_uri(endpoint: &str, export: &str, tls: &str) -> String {
+    let scheme = if tls == "required" { "nbds" } else { "nbd" };
+    format!("{scheme}://{endpoint}/{export}")
 }
 
 impl Operations {
@@ -372,7 +380,8 @@ impl Operations {
                 let size = e.size_mib.max(0) as u64;
                 let view = ExtentView {
                     seq: e.seq as u32,
-                    nbd_uri: nbd_uri(&e.nbd_endpoint, &e.export_name),
+                    nbd_uri: nbd_uri(&e.nbd_endpoint, &e.export_name, &e.nbd_tls),
+                    nbd_tls: e.nbd_tls.clone(),
                     available: e.unit_state == "online",
                     unit_uuid: e.unit_uuid,
                     unit_name: e.unit_name,

@@ -113,6 +113,9 @@ pub struct UnitSnapshot {
     pub software: String,
     /// dvsanUnitNbdEndpoint.
     pub nbd_endpoint: String,
+    /// dvsanUnitNbdTls: `off`, `optional` or `required` (`off` from an
+    /// agent without the object).
+    pub nbd_tls: String,
     /// dvsanUnitTotalCapacity, MiB.
     pub total_mib: u32,
     /// dvsanUnitFreeCapacity, MiB.
@@ -183,6 +186,21 @@ impl Walked {
         self.get(object, index)
             .and_then(Value::as_i32)
             .ok_or_else(|| self.missing(object.name))
+    }
+
+    /// dvsanUnitNbdTls as text; `off` when the agent does not have it.
+    fn nbd_tls(&self, index: &[u32]) -> Result<String, LearnError> {
+        let object = &mib::DVSAN_UNIT_NBD_TLS;
+        if self.get(object, index).is_none() {
+            return Ok("off".into());
+        }
+        let mode = match self.integer(object, index)? {
+            1 => "off",
+            2 => "optional",
+            3 => "required",
+            _ => return Err(self.missing(object.name)),
+        };
+        Ok(mode.into())
     }
 
     fn uuid(&self, object: &MibObject, index: &[u32]) -> Result<String, LearnError> {
@@ -306,6 +324,7 @@ impl UnitSnapshot {
             sys_descr,
             software: w.text(&mib::DVSAN_UNIT_SOFTWARE_VERSION, &scalar)?,
             nbd_endpoint: w.text(&mib::DVSAN_UNIT_NBD_ENDPOINT, &scalar)?,
+            nbd_tls: w.nbd_tls(&scalar)?,
             total_mib: w.number(&mib::DVSAN_UNIT_TOTAL_CAPACITY, &scalar)?,
             free_mib: w.number(&mib::DVSAN_UNIT_FREE_CAPACITY, &scalar)?,
             disks,

@@ -169,6 +169,7 @@ impl Unit {
             addr: self.addr.clone(),
             export: "disk".into(),
             size: self.size,
+            tls: false,
         }
     }
 

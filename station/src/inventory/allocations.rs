@@ -38,6 +38,9 @@ pub struct ExtentRow {
     pub snmp_address: String,
     /// The unit's NBD endpoint, host:port ('' when gone).
     pub nbd_endpoint: String,
+    /// Whether the unit's NBD server speaks TLS: off | optional |
+    /// required ('' when gone).
+    pub nbd_tls: String,
     /// dvsanVolumeIndex.
     pub volume_index: i64,
     /// dvsanRaidGroupIndex.
@@ -78,6 +81,7 @@ const EXTENT_SELECT: &str = "SELECT e.volume_uuid, e.seq, e.unit_uuid,
         COALESCE(u.name, '') AS unit_name, COALESCE(u.state, '') AS unit_state,
         COALESCE(u.snmp_address, '') AS snmp_address,
         COALESCE(u.nbd_endpoint, '') AS nbd_endpoint,
+        COALESCE(u.nbd_tls, '') AS nbd_tls,
         e.volume_index, e.raid_group, e.size_mib, e.export_name
      FROM extents e LEFT JOIN units u ON u.uuid = e.unit_uuid";
 

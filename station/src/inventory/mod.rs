@@ -76,6 +76,8 @@ pub struct UnitRow {
     pub snmp_address: String,
     /// Where clients reach its NBD server.
     pub nbd_endpoint: String,
+    /// Whether that server speaks TLS: off | optional | required.
+    pub nbd_tls: String,
     /// sysDescr.
     pub sys_descr: String,
     /// Agent software version.
@@ -290,12 +292,13 @@ impl Inventory {
             .fetch_optional(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO units (uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
-                                total_mib, free_mib, missed_polls, last_seen, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $8, 0, $9, $9)
+            "INSERT INTO units (uuid, name, snmp_address, nbd_endpoint, nbd_tls, sys_descr, software,
+                                state, total_mib, free_mib, missed_polls, last_seen, created_at)
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $10, $7, $8, 0, $9, $9)
              ON CONFLICT (uuid) DO UPDATE SET
                 name = excluded.name, snmp_address = excluded.snmp_address,
-                nbd_endpoint = excluded.nbd_endpoint, sys_descr = excluded.sys_descr,
+                nbd_endpoint = excluded.nbd_endpoint, nbd_tls = excluded.nbd_tls,
+                sys_descr = excluded.sys_descr,
                 software = excluded.software, state = excluded.state,
                 total_mib = excluded.total_mib, free_mib = excluded.free_mib,
                 missed_polls = 0, last_seen = excluded.last_seen",
@@ -310,6 +313,7 @@ impl Inventory {
         .bind(i64::from(s.free_mib))
         .bind(at)
         .bind(state.as_str())
+        .bind(&s.nbd_tls)
         .execute(&mut *tx)
         .await?;
         for table in ["disks", "raid_groups", "volumes"] {
@@ -422,7 +426,7 @@ impl Inventory {
     /// Every unit, by name.
     pub async fn units(&self) -> Result<Vec<UnitRow>, InventoryError> {
         Ok(sqlx::query_as(
-            "SELECT uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
+            "SELECT uuid, name, snmp_address, nbd_endpoint, nbd_tls, sys_descr, software, state,
                     total_mib, free_mib, missed_polls, last_seen
              FROM units ORDER BY name, uuid",
         )
@@ -433,7 +437,7 @@ impl Inventory {
     /// One unit.
     pub async fn unit(&self, uuid: &str) -> Result<Option<UnitRow>, InventoryError> {
         Ok(sqlx::query_as(
-            "SELECT uuid, name, snmp_address, nbd_endpoint, sys_descr, software, state,
+            "SELECT uuid, name, snmp_address, nbd_endpoint, nbd_tls, sys_descr, software, state,
                     total_mib, free_mib, missed_polls, last_seen
              FROM units WHERE uuid = $1",
         )

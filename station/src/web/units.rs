@@ -39,7 +39,7 @@ pub struct UnitView {
     pub state: String,
     /// Where the station polls it.
     pub address: String,
-    /// Where clients reach its NBD server.
+    /// Where clients reach its NBD server, and whether over TLS.
     pub nbd: String,
     /// Its DNS domain.
     pub domain: String,
@@ -65,7 +65,11 @@ impl UnitView {
             name: u.name.clone(),
             state: u.state.clone(),
             address: u.snmp_address.clone(),
-            nbd: u.nbd_endpoint.clone(),
+            nbd: match u.nbd_tls.as_str() {
+                "required" => format!("{} (TLS only)", u.nbd_endpoint),
+                "optional" => format!("{} (TLS offered)", u.nbd_endpoint),
+                _ => u.nbd_endpoint.clone(),
+            },
             domain: domain_of(&u.name),
             total: mib(u.total_mib),
             used: mib(u.total_mib - u.free_mib),
