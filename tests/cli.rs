@@ -30,12 +30,23 @@ fn help_describes_dvsan() {
 }
 
 #[test]
-fn a_bad_argument_exits_non_zero_saying_what_is_wrong() {
-    let out = dvsan(&["--no-such-flag"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.lines().next().unwrap_or("").contains("--no-such-flag"),
-        "{err}"
-    );
+fn a_bad_argument_exits_non_zero_saying_what_is_wrong_in_one_line() {
+    for (args, says) in [
+        (&["--no-such-flag"][..], &["--no-such-flag"][..]),
+        (&["volume", "create", "v1"], &["--size"]),
+        (
+            &["volume", "attach", "v1", "--tls-cert", "c.pem"],
+            &["--tls-key", "--tls-ca"],
+        ),
+        (&["volume", "create", "v1", "--size", "12Q"], &["12Q"]),
+    ] {
+        let out = dvsan(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("dvsan: "), "{err}");
+        for word in says {
+            assert!(err.contains(word), "{args:?}: {err}");
+        }
+    }
 }
