@@ -159,11 +159,64 @@ impl Rig {
 }
 
 fn start_unit(tools: &NetSnmp, dir: &std::path::Path, name: &str, trap: &str) -> AgentProcess {
+    start_unit_with(tools, dir, name, trap, &[])
+}
+
+/// A unit announcing itself to `trap`, started with `extra` flags too.
+fn start_unit_with(
+    tools: &NetSnmp,
+    dir: &std::path::Path,
+    name: &str,
+    trap: &str,
+    extra: &[String],
+) -> AgentProcess {
     let mut spec = AgentSpec::three_disks(&dir.join(name));
     std::fs::create_dir_all(&spec.dir).unwrap();
     spec.name = name.into();
     spec.args = vec!["--station".into(), trap.into()];
+    spec.args.extend_from_slice(extra);
     AgentProcess::start(spec, tools)
+}
+
+/// `dvsan volume attach VOLUME` (with `extra` flags) serving on a Unix
+/// socket in `dir`, once the socket is there; its `nbd+unix` URI.
+fn attach_on_socket(
+    station: &Running,
+    token: &str,
+    dir: &std::path::Path,
+    volume: &str,
+    extra: &[&str],
+) -> (std::process::Child, String) {
+    let sock = dir.join(format!("{volume}.sock"));
+    let log = dir.join(format!("attach-{volume}.log"));
+    let mut attach = dvsan()
+        .args(["volume", "attach", volume, "--listen"])
+        .arg(format!("unix:{}", sock.display()))
+        .args(extra)
+        .args(["--station-url", &format!("http://{}", station.web)])
+        .env("DVSAN_TOKEN", token)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the attach socket", Duration::from_secs(20), || {
+        if let Ok(Some(status)) = attach.try_wait() {
+            panic!(
+                "attach exited {status}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        sock.exists()
+    });
+    let uri = format!("nbd+unix:///{volume}?socket={}", sock.display());
+    (attach, uri)
+}
+
+/// Stops an attach as an admin would (SIGTERM) and waits for it.
+fn stop_attach(mut attach: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &attach.id().to_string()])
+        .status();
+    let _ = attach.wait();
 }
 
 #[test]
@@ -557,25 +610,7 @@ fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
 
     // dvsan volume attach on a Unix socket; nbdcopy writes 64 MiB of random
     // data across the boundary and reads the volume back.
-    let sock = dir.path().join("wide.sock");
-    let mut attach = dvsan()
-        .args(["volume", "attach", "wide", "--listen"])
-        .arg(format!("unix:{}", sock.display()))
-        .args(["--station-url", &format!("http://{}", station.web)])
-        .env("DVSAN_TOKEN", &token)
-        .stderr(std::fs::File::create(dir.path().join("attach.log")).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for("the attach socket", Duration::from_secs(20), || {
-        if let Ok(Some(status)) = attach.try_wait() {
-            panic!(
-                "attach exited {status}: {}",
-                std::fs::read_to_string(dir.path().join("attach.log")).unwrap_or_default()
-            );
-        }
-        sock.exists()
-    });
-    let uri = format!("nbd+unix:///wide?socket={}", sock.display());
+    let (attach, uri) = attach_on_socket(&station, &token, dir.path(), "wide", &[]);
     let data: Vec<u8> = {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         (0..64 << 20)
@@ -608,10 +643,7 @@ fn a_volume_bigger_than_any_unit_spans_two_and_attach_serves_it_whole() {
         back[data.len()..].iter().all(|b| *b == 0),
         "the rest reads as zeros"
     );
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &attach.id().to_string()])
-        .status();
-    let _ = attach.wait();
+    stop_attach(attach);
     drop((a, b));
 }
 
@@ -701,22 +733,17 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
         api,
         tools,
     } = Rig::start(&["--poll-interval", "30"], None);
-    let mut spec = AgentSpec::three_disks(&dir.path().join("unit-t"));
-    std::fs::create_dir_all(&spec.dir).unwrap();
-    spec.name = "unit-t".into();
-    spec.args = vec![
-        "--station".into(),
-        trap.to_string(),
+    let tls_flags = [
         "--nbd-tls-cert".into(),
         pki.p("server-cert.pem"),
         "--nbd-tls-key".into(),
         pki.p("server-key.pem"),
     ];
-    let unit = AgentProcess::start(spec, &tools);
+    let unit = start_unit_with(&tools, dir.path(), "unit-t", &trap.to_string(), &tls_flags);
     wait_for("the unit online", Duration::from_secs(20), || {
         unit_state(&api, "unit-t").as_deref() == Some("online")
     });
-    // net-snmp reads what the station learned.
+    // The unit says so in its MIB (read by net-snmp) and the station learned it.
     let out = v3_run(
         &tools,
         "snmpget",
@@ -761,27 +788,9 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
 
     // With the CA: served on a local socket, written through it by
     // qemu-io, and the bytes read back from the unit itself over TLS.
-    let sock = dir.path().join("sealed.sock");
-    let log = dir.path().join("attach-tls.log");
-    let mut attach = dvsan()
-        .args(["volume", "attach", "sealed", "--listen"])
-        .arg(format!("unix:{}", sock.display()))
-        .args(["--tls-ca", &pki.p("ca-cert.pem")])
-        .args(["--station-url", &format!("http://{}", station.web)])
-        .env("DVSAN_TOKEN", &token)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for("the attach socket", Duration::from_secs(20), || {
-        if let Ok(Some(status)) = attach.try_wait() {
-            panic!(
-                "attach exited {status}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        sock.exists()
-    });
-    let local = format!("nbd+unix:///sealed?socket={}", sock.display());
+    let ca = pki.p("ca-cert.pem");
+    let (attach, local) =
+        attach_on_socket(&station, &token, dir.path(), "sealed", &["--tls-ca", &ca]);
     let mut write = std::process::Command::new("qemu-io");
     write.args(["-f", "raw", "-c", "write -P 0xcd 1M 2M", &local]);
     let out = run_bounded(write, Duration::from_secs(60));
@@ -809,9 +818,6 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
         stdout(&out),
         stderr(&out)
     );
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &attach.id().to_string()])
-        .status();
-    let _ = attach.wait();
+    stop_attach(attach);
     drop(unit);
 }
