@@ -9,6 +9,8 @@
 #
 #   seq write / seq read : nbdcopy of 1 GiB (file -> export, export -> null:)
 #   rand read / write    : fio's nbd engine, 4 KiB blocks, queue depth 32
+#   ... over TLS         : the seq rows again against the three servers
+#                          requiring TLS (X.509, certificates made by openssl)
 #
 # Prints MB/s or IOPS per server and the ratio dvsan / best peer, and the
 # dvsan server's peak RSS (VmHWM).
@@ -17,7 +19,7 @@
 # with the same flags (nbdcopy picks its connection count from each
 # server's CAN_MULTI_CONN; fio uses one connection). Every measurement
 # starts from the same page cache state (see same_start). Needs: nbdcopy (libnbd-bin), nbdkit,
-# qemu-nbd (qemu-utils), fio, python3. Everything listens on 127.0.0.1 only
+# qemu-nbd (qemu-utils), fio, python3, openssl. Everything listens on 127.0.0.1 only
 # and every run is bounded in time.
 set -euo pipefail
 
@@ -32,11 +34,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 P_DVSAN=${P_DVSAN:-$(free_port)}
 P_NBDKIT=${P_NBDKIT:-$(free_port)}
 P_QEMU=${P_QEMU:-$(free_port)}
+P_DVSAN_TLS=$(free_port); P_NBDKIT_TLS=$(free_port); P_QEMU_TLS=$(free_port)
 
 P_UNIT=${P_UNIT:-$(free_port)}
 P_SNMP=${P_SNMP:-$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 
-for t in nbdcopy nbdkit qemu-nbd fio python3 snmpset; do
+for t in nbdcopy nbdkit qemu-nbd fio python3 snmpset openssl; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
 done
 
@@ -73,6 +76,32 @@ PIDS+=($!)
 qemu-nbd -f raw -b 127.0.0.1 -p "$P_QEMU" -x disk -e 16 -t "$DISK" > "$DIR/qemu-nbd.log" 2>&1 &
 PIDS+=($!)
 
+# The same three servers requiring TLS, with a CA and a server
+# certificate for 127.0.0.1 made here (qemu and libnbd read ca-cert.pem,
+# server-cert.pem and server-key.pem from the directory).
+PKI="$DIR/pki"
+rm -rf "$PKI"; mkdir -p "$PKI"
+(
+  cd "$PKI"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout ca-key.pem -out ca-cert.pem 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > server.ext
+  openssl req -new -newkey rsa:2048 -nodes -subj "/CN=bench server" \
+    -keyout server-key.pem -out server.csr 2>/dev/null
+  openssl x509 -req -days 2 -in server.csr -CA ca-cert.pem -CAkey ca-key.pem \
+    -CAcreateserial -extfile server.ext -out server-cert.pem 2>/dev/null
+)
+DVSAN_NBD_TLS_DIR="$PKI" "$SERVE" "$DISK" "127.0.0.1:$P_DVSAN_TLS" disk > "$DIR/dvsan-tls.log" 2>&1 &
+PIDS+=($!)
+nbdkit -f -i 127.0.0.1 -p "$P_NBDKIT_TLS" -e disk --tls=require --tls-certificates="$PKI" \
+  file "$DISK" > "$DIR/nbdkit-tls.log" 2>&1 &
+PIDS+=($!)
+qemu-nbd -f raw -b 127.0.0.1 -p "$P_QEMU_TLS" -x disk -e 16 -t \
+  --object "tls-creds-x509,id=tls0,dir=$PKI,endpoint=server,verify-peer=off" --tls-creds tls0 \
+  "$DISK" > "$DIR/qemu-nbd-tls.log" 2>&1 &
+PIDS+=($!)
+
 # The unit: a fresh disk file, a linear group and a volume named "disk".
 rm -rf "$DIR/unit-data" "$DIR/unit.img"
 DVSAN_SNMP_AUTH_PASS=bench-auth-1 DVSAN_SNMP_PRIV_PASS=bench-priv-1 \
@@ -90,12 +119,15 @@ snmpset "${SNMP[@]}" $E.3.1.3.1 i 1 $E.3.1.6.1 s 1 $E.3.1.11.1 i 4 >/dev/null
 snmpset "${SNMP[@]}" $E.4.1.2.1 s disk $E.4.1.4.1 u 1 $E.4.1.6.1 u "$SIZE_MB" $E.4.1.14.1 i 4 >/dev/null
 snmpset "${SNMP[@]}" $E.5.1.2.1.1 s 127.0.0.1 $E.5.1.4.1.1 i 4 >/dev/null
 
-for port in $P_DVSAN $P_NBDKIT $P_QEMU $P_UNIT; do
+plain() { echo "nbd://127.0.0.1:$1/disk"; }
+tls() { echo "nbds://127.0.0.1:$1/disk?tls-certificates=$PKI"; }
+for uri in "$(plain "$P_DVSAN")" "$(plain "$P_NBDKIT")" "$(plain "$P_QEMU")" "$(plain "$P_UNIT")" \
+  "$(tls "$P_DVSAN_TLS")" "$(tls "$P_NBDKIT_TLS")" "$(tls "$P_QEMU_TLS")"; do
   for _ in $(seq 1 50); do
-    nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null 2>&1 && break
+    nbdinfo --size "$uri" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null
+  nbdinfo --size "$uri" >/dev/null
 done
 
 # Every measurement starts from the same state of its backing file: no
@@ -114,11 +146,11 @@ same_start() {
 now() { date +%s.%N; }
 mbps() { python3 -c "print(f'{$SIZE_MB / ($2 - $1):.0f}')"; }
 
-seq_write() { local s; s=$(now); timeout 300 nbdcopy "$SRC" "nbd://127.0.0.1:$1/disk"; mbps "$s" "$(now)"; }
-seq_read() { local s; s=$(now); timeout 300 nbdcopy "nbd://127.0.0.1:$1/disk" null:; mbps "$s" "$(now)"; }
+seq_write() { local s; s=$(now); timeout 300 nbdcopy "$SRC" "$1"; mbps "$s" "$(now)"; }
+seq_read() { local s; s=$(now); timeout 300 nbdcopy "$1" null:; mbps "$s" "$(now)"; }
 # fio's nbd engine prints a line before its JSON: parse from the first '{'.
 rand() {
-  timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="nbd://127.0.0.1:$2/disk" \
+  timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="$2" \
     --rw="$1" --bs=4k --iodepth=32 --size="${SIZE_MB}M" --runtime="$FIO_SECS" --time_based \
     --output-format=json 2>/dev/null |
     python3 -c "import json,sys; s=sys.stdin.read(); j=json.loads(s[s.index('{'):])['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
@@ -128,38 +160,51 @@ rand() {
 # is new, and a new volume's first writes also allocate the unit's sparse
 # file and fill in its allocation map. Timed once here, on its own, then
 # the volume is in the same state as the peers' file for the rows below.
-sync; FRESH=$(seq_write "$P_UNIT")
+sync; FRESH=$(seq_write "$(plain "$P_UNIT")")
 
 printf '%-22s %10s %10s %10s %8s %10s %8s\n' test dvsan nbdkit qemu-nbd ratio unit ratio
 # Each row measures every server ROUNDS times, the order rotating from
 # round to round, and takes each server's median: on a small shared
 # machine one run of one server can be off by a third either way.
 median() { python3 -c "import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))" "$@"; }
+# The servers a row measures: dvsan, nbdkit, qemu-nbd and (in the clear)
+# the unit, by URI, with the file each serves.
+NAMES=(d k q u)
+URIS=("$(plain "$P_DVSAN")" "$(plain "$P_NBDKIT")" "$(plain "$P_QEMU")" "$(plain "$P_UNIT")")
+FILES=("$DISK" "$DISK" "$DISK" "$DIR/unit.img")
 row() {
   local name=$1 unit=$2; shift 2
-  local -a names=(d k q u) ports=("$P_DVSAN" "$P_NBDKIT" "$P_QEMU" "$P_UNIT")
-  local -a files=("$DISK" "$DISK" "$DISK" "$DIR/unit.img")
+  local n=${#NAMES[@]}
   local -A got=()
   local r i j
   for r in $(seq 0 $((ROUNDS - 1))); do
-    for j in 0 1 2 3; do
-      i=$(((j + r) % 4))
-      same_start "${files[$i]}"
-      got[${names[$i]}]+=" $("$@" "${ports[$i]}")"
+    for j in $(seq 0 $((n - 1))); do
+      i=$(((j + r) % n))
+      same_start "${FILES[$i]}"
+      got[${NAMES[$i]}]+=" $("$@" "${URIS[$i]}")"
     done
   done
-  local d k q u
+  local d k q u=- ratio uratio=-
   # shellcheck disable=SC2086 # word splitting of the lists is wanted
-  d=$(median ${got[d]}); k=$(median ${got[k]}); q=$(median ${got[q]}); u=$(median ${got[u]})
-  local ratio uratio
+  d=$(median ${got[d]}); k=$(median ${got[k]}); q=$(median ${got[q]})
   ratio=$(python3 -c "print(f'{$d / max($k, $q):.2f}x')")
-  uratio=$(python3 -c "print(f'{$u / max($k, $q):.2f}x')")
+  if [ -n "${got[u]:-}" ]; then
+    # shellcheck disable=SC2086
+    u=$(median ${got[u]})
+    uratio=$(python3 -c "print(f'{$u / max($k, $q):.2f}x')")
+  fi
   printf '%-22s %10s %10s %10s %8s %10s %8s\n' "$name ($unit)" "$d" "$k" "$q" "$ratio" "$u" "$uratio"
 }
 row "seq write ${SIZE_MB}M" MB/s seq_write
 row "seq read ${SIZE_MB}M" MB/s seq_read
 row "rand read 4k qd32" IOPS rand randread
 row "rand write 4k qd32" IOPS rand randwrite
+# Over TLS: the three servers requiring it (the unit is not among them).
+NAMES=(d k q)
+URIS=("$(tls "$P_DVSAN_TLS")" "$(tls "$P_NBDKIT_TLS")" "$(tls "$P_QEMU_TLS")")
+FILES=("$DISK" "$DISK" "$DISK")
+row "TLS seq write ${SIZE_MB}M" MB/s seq_write
+row "TLS seq read ${SIZE_MB}M" MB/s seq_read
 echo "unit, first write of the new volume (seq write, sparse file): $FRESH MB/s"
 echo "dvsan server peak RSS: $(grep VmHWM /proc/$DVSAN_PID/status | awk '{print $2, $3}')"
 echo "dvsan unit (agent) peak RSS: $(grep VmHWM /proc/$UNIT_PID/status | awk '{print $2, $3}')"

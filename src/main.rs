@@ -89,7 +89,11 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_snmp=error")),
+                // rustls warns on every client that sends an IP address as
+                // its TLS server name (libnbd does); harmless, and not ours.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,async_snmp=error,rustls=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -22,7 +22,7 @@ use crate::connection::Connection;
 use crate::error::Result;
 use crate::export::{ExportRegistry, PeerAddr};
 use crate::handshake::{self, Negotiated, Outcome, TlsState};
-use crate::tls::{TlsMode, TlsPolicy};
+use crate::tls::{self, TlsMode, TlsPolicy};
 use crate::transmission::{self, Session, shutdown_signal};
 use crate::worker_threads;
 use bytes::BytesMut;
@@ -44,7 +44,7 @@ struct Ready<S> {
 /// The connection's stream, in the clear or inside TLS.
 enum Stream<S> {
     Plain(S),
-    Tls(Box<TlsStream<S>>),
+    Tls(Box<TlsStream<BufReader<S>>>),
 }
 
 /// Greeting and option haggling, with the TLS handshake in between when
@@ -84,7 +84,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         warn!(%peer, "bytes sent before NBD_OPT_STARTTLS was acknowledged; closing");
         return Ok(None);
     }
-    let stream = match policy.acceptor.accept(stream).await {
+    let stream = match policy.acceptor.accept(tls::buffered(stream)).await {
         Ok(stream) => stream,
         Err(e) => {
             warn!(%peer, error = %e, "TLS handshake failed; closing");

@@ -25,8 +25,18 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Bytes of ciphertext taken off the socket at once under TLS. rustls asks
+/// for 4 KiB at a time; without a buffer below it every 4 KiB of a large
+/// WRITE was a `recv` of its own (and a window update back to the peer).
+const TLS_READ_BUFFER: usize = 256 << 10;
+
+/// `stream` with a read buffer below TLS (see [`TLS_READ_BUFFER`]).
+pub(crate) fn buffered<S: AsyncRead>(stream: S) -> BufReader<S> {
+    BufReader::with_capacity(TLS_READ_BUFFER, stream)
+}
 
 /// Why a TLS configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +207,7 @@ impl ClientTls {
         &self,
         server_name: &str,
         stream: S,
-    ) -> std::io::Result<tokio_rustls::client::TlsStream<S>>
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<BufReader<S>>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -207,6 +217,6 @@ impl ClientTls {
                 format!("{server_name:?} is not a host name or IP address for TLS: {e}"),
             )
         })?;
-        self.connector.connect(name, stream).await
+        self.connector.connect(name, buffered(stream)).await
     }
 }
