@@ -20,16 +20,27 @@
 //! logs an error naming them), after which parity is recomputed from the
 //! data.
 //!
+//! A second set of bits, the *missed* regions, names the regions written
+//! while a member was out of service (lost, missing, or not yet rebuilt
+//! there): set, durably, before such a write is acknowledged, and cleared
+//! only once the group is whole again. A member that comes back to its
+//! own slot then gets only those regions rebuilt (a *partial* rebuild,
+//! md's bitmap-based re-add); the write-intent bits keep their meaning.
+//!
 //! On-disk form, at `BITMAP_OFFSET` of every member: magic `DVSANBM1`, the
 //! group index (u32), the region count (u32), the region size (u64), a
-//! CRC-32 of all that and of the bits, 4 bytes reserved, then the bits,
-//! least significant first. A damaged copy counts as all set; a copy that
-//! is absent or names another group or geometry counts as clear (a group's
-//! members are cleared when it is created).
+//! CRC-32, flags (u32; bit 0: the missed bits follow), then the
+//! write-intent bits and, when flagged, the missed bits, least significant
+//! first. The CRC covers the first 24 bytes, the flags when not zero, and
+//! the bits. A damaged copy counts as all set (and all missed); a copy
+//! that is absent or names another group or geometry counts as clear (a
+//! group's members are cleared when it is created). A group whose two bit
+//! arrays do not fit in the area keeps no missed bits (a member coming
+//! back is rebuilt whole).
 
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::storage::StorageError;
@@ -44,6 +55,8 @@ pub const DEFAULT_CLEAR_DELAY: Duration = Duration::from_secs(2);
 
 const MAGIC: &[u8; 8] = b"DVSANBM1";
 const HEADER: usize = 32;
+/// Flag: the missed bits follow the write-intent bits.
+const HAS_MISSED: u32 = 1;
 /// Most regions the on-disk area holds.
 const MAX_REGIONS: u64 = (BITMAP_SIZE - HEADER as u64) * 8;
 
@@ -63,24 +76,46 @@ pub(crate) fn region_size(wanted: u64, chunk: u64, per_member: u64) -> u64 {
     region
 }
 
-/// The on-disk form of `bits` for `group`.
-pub(crate) fn encode(group: u32, region: u64, bits: &[bool]) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADER + bits.len().div_ceil(8)];
+/// Whether a group of `regions` regions has room for its missed bits.
+pub(crate) fn tracks_missed(regions: usize) -> bool {
+    HEADER + 2 * regions.div_ceil(8) <= BITMAP_SIZE as usize
+}
+
+/// The on-disk form of `bits` (and `missed`) for `group`.
+pub(crate) fn encode(group: u32, region: u64, bits: &[bool], missed: Option<&[bool]>) -> Vec<u8> {
+    let bytes = bits.len().div_ceil(8);
+    let arrays = if missed.is_some() { 2 } else { 1 };
+    let mut buf = vec![0u8; HEADER + arrays * bytes];
     buf[..8].copy_from_slice(MAGIC);
     buf[8..12].copy_from_slice(&group.to_le_bytes());
     buf[12..16].copy_from_slice(&(bits.len() as u32).to_le_bytes());
     buf[16..24].copy_from_slice(&region.to_le_bytes());
+    let flags = if missed.is_some() { HAS_MISSED } else { 0 };
+    buf[28..32].copy_from_slice(&flags.to_le_bytes());
     for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
         buf[HEADER + i / 8] |= 1 << (i % 8);
+    }
+    for (i, _) in missed
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b)
+    {
+        buf[HEADER + bytes + i / 8] |= 1 << (i % 8);
     }
     let crc = crc(&buf);
     buf[24..28].copy_from_slice(&crc.to_le_bytes());
     buf
 }
 
+/// The CRC of an image (not of its CRC field; of the flags only when set,
+/// so that images from before there were flags still check).
 fn crc(buf: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&buf[..24]);
+    if buf[28..32] != [0; 4] {
+        h.update(&buf[28..32]);
+    }
     h.update(&buf[HEADER..]);
     h.finalize()
 }
@@ -90,8 +125,9 @@ fn crc(buf: &[u8]) -> u32 {
 pub(crate) enum Copy {
     /// No bitmap of this group and geometry: nothing marked.
     Absent,
-    /// The regions marked.
-    Bits(Vec<bool>),
+    /// The regions marked, and the regions missed (none when the copy
+    /// keeps no missed bits).
+    Bits(Vec<bool>, Vec<bool>),
     /// Unreadable or torn: everything must be taken as marked.
     Damaged,
 }
@@ -107,14 +143,24 @@ pub(crate) fn decode(buf: &[u8], group: u32, region: u64, regions: usize) -> Cop
     if u32_at(8) != group || u32_at(12) as usize != regions || stored_region != region {
         return Copy::Absent;
     }
-    let end = HEADER + regions.div_ceil(8);
+    let bytes = regions.div_ceil(8);
+    let missed = u32_at(28) & HAS_MISSED != 0;
+    let end = HEADER + if missed { 2 * bytes } else { bytes };
     if buf.len() < end || crc(&buf[..end]) != u32_at(24) {
         return Copy::Damaged;
     }
-    Copy::Bits(
+    let bits = |at: usize| {
         (0..regions)
-            .map(|i| buf[HEADER + i / 8] & (1 << (i % 8)) != 0)
-            .collect(),
+            .map(|i| buf[at + i / 8] & (1 << (i % 8)) != 0)
+            .collect()
+    };
+    Copy::Bits(
+        bits(HEADER),
+        if missed {
+            bits(HEADER + bytes)
+        } else {
+            vec![false; regions]
+        },
     )
 }
 
@@ -132,6 +178,9 @@ struct State {
     pending: Vec<bool>,
     /// Bumped by every clearing pass before it syncs the members.
     epoch: u64,
+    /// Written while a member was out (see the module doc); `None` when
+    /// the group keeps no missed bits.
+    missed: Option<Vec<bool>>,
 }
 
 /// A group's write-intent bitmap in memory: which regions are marked on
@@ -146,14 +195,19 @@ pub(crate) struct Bitmap {
     pending: AtomicUsize,
     /// Regions that awaited resync when the group was assembled.
     pending_at_start: usize,
+    /// A member went out since the missed bits were last brought up to
+    /// date (see [`Bitmap::member_out`]).
+    out: AtomicBool,
 }
 
 impl Bitmap {
     /// A bitmap of `regions` regions of `region` bytes, with `pending`
-    /// (what the members' copies said at assembly) awaiting resync.
-    pub(crate) fn new(group: u32, region: u64, pending: Vec<bool>) -> Self {
+    /// awaiting resync and `missed` missed by a member out of service
+    /// (what the members' copies said at assembly).
+    pub(crate) fn new(group: u32, region: u64, pending: Vec<bool>, missed: Vec<bool>) -> Self {
         let regions = pending.len();
         let count = pending.iter().filter(|p| **p).count();
+        let missed = tracks_missed(regions).then_some(missed);
         Bitmap {
             group,
             region,
@@ -164,9 +218,11 @@ impl Bitmap {
                 touched: vec![None; regions],
                 pending,
                 epoch: 1,
+                missed,
             }),
             pending: AtomicUsize::new(count),
             pending_at_start: count,
+            out: AtomicBool::new(false),
         }
     }
 
@@ -193,7 +249,97 @@ impl Bitmap {
             .zip(&state.pending)
             .map(|(a, b)| *a || *b)
             .collect();
-        encode(self.group, self.region, &bits)
+        encode(self.group, self.region, &bits, state.missed.as_deref())
+    }
+
+    /// Whether the group keeps missed bits (room for them on disk).
+    pub(crate) fn tracks_missed(&self) -> bool {
+        self.lock().missed.is_some()
+    }
+
+    /// Member range `[lo, hi)` was (or is being) written while a member
+    /// was out: its regions are marked missed, durably (`store`), before
+    /// return.
+    pub(crate) fn mark_missed(
+        &self,
+        lo: u64,
+        hi: u64,
+        store: impl FnOnce(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        self.absorb(&mut state);
+        let count = state.ondisk.len();
+        let range = self.regions_of(lo, hi, count);
+        let Some(missed) = state.missed.as_mut() else {
+            return Ok(());
+        };
+        if range.clone().all(|r| missed[r]) {
+            return Ok(());
+        }
+        for r in range {
+            missed[r] = true;
+        }
+        store(&self.image(&state))
+    }
+
+    /// A member went out of service: the regions marked for writes not yet
+    /// synced everywhere may not have reached it durably, so they count as
+    /// missed too (taken in at the next use of the bits, before any is
+    /// cleared, and stored with the next image; after a crash the marked
+    /// regions are added again at assembly). Takes no lock: it is called
+    /// from the members' I/O, which may run under the bitmap's own lock.
+    pub(crate) fn member_out(&self) {
+        self.out.store(true, Ordering::Release);
+    }
+
+    /// Takes in a [`Bitmap::member_out`]. Call with the lock.
+    fn absorb(&self, state: &mut State) {
+        if !self.out.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let State {
+            ondisk,
+            pending,
+            missed,
+            ..
+        } = state;
+        if let Some(missed) = missed.as_mut() {
+            for ((m, a), b) in missed.iter_mut().zip(ondisk.iter()).zip(pending.iter()) {
+                *m |= *a || *b;
+            }
+        }
+    }
+
+    /// Whether member range `[lo, hi)` touches a region missed by a member
+    /// out of service (every region when the group keeps no missed bits).
+    pub(crate) fn is_missed(&self, lo: u64, hi: u64) -> bool {
+        let mut state = self.lock();
+        self.absorb(&mut state);
+        let range = self.regions_of(lo, hi, state.ondisk.len());
+        match &state.missed {
+            Some(missed) => range.into_iter().any(|r| missed[r]),
+            None => true,
+        }
+    }
+
+    /// Clears the missed bits, unless `out` (asked under the lock that
+    /// marking takes, so a member lost meanwhile keeps them) says a member
+    /// is out of service.
+    pub(crate) fn clear_missed(
+        &self,
+        out: impl FnOnce() -> bool,
+        store: impl FnOnce(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        self.absorb(&mut state);
+        let Some(missed) = state.missed.as_mut() else {
+            return Ok(());
+        };
+        if !missed.contains(&true) || out() {
+            return Ok(());
+        }
+        missed.fill(false);
+        store(&self.image(&state))
     }
 
     /// Counts a write into member range `[lo, hi)` as under way, first
@@ -207,6 +353,7 @@ impl Bitmap {
         store: impl FnOnce(&[u8]) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let mut state = self.lock();
+        self.absorb(&mut state);
         let range = self.regions_of(lo, hi, state.inflight.len());
         let mut unmarked = false;
         for r in range.clone() {
@@ -253,6 +400,7 @@ impl Bitmap {
     ) -> Result<(), StorageError> {
         let (epoch, candidates) = {
             let mut state = self.lock();
+            self.absorb(&mut state);
             let candidates: Vec<usize> = (0..state.ondisk.len())
                 .filter(|&r| {
                     state.ondisk[r]
@@ -272,6 +420,9 @@ impl Bitmap {
         };
         sync()?;
         let mut state = self.lock();
+        // A member lost during the sync may lack what is about to be
+        // cleared.
+        self.absorb(&mut state);
         let mut cleared = false;
         for r in candidates {
             if state.inflight[r] == 0 && state.written[r] <= epoch && !state.pending[r] {
@@ -343,8 +494,22 @@ mod tests {
     #[test]
     fn a_copy_reads_back_and_a_damaged_one_counts_as_all_marked() {
         let bits = [true, false, false, true, true, false, false, false, true];
-        let buf = encode(7, 1 << 20, &bits);
-        assert_eq!(decode(&buf, 7, 1 << 20, 9), Copy::Bits(bits.to_vec()));
+        let none = vec![false; 9];
+        let buf = encode(7, 1 << 20, &bits, None);
+        assert_eq!(
+            decode(&buf, 7, 1 << 20, 9),
+            Copy::Bits(bits.to_vec(), none.clone())
+        );
+        let missed = [false, false, true, false, false, false, false, false, true];
+        let both = encode(7, 1 << 20, &bits, Some(&missed));
+        assert_eq!(
+            decode(&both, 7, 1 << 20, 9),
+            Copy::Bits(bits.to_vec(), missed.to_vec())
+        );
+        // The flags are under the CRC.
+        let mut flipped = both.clone();
+        flipped[28] ^= 1;
+        assert_eq!(decode(&flipped, 7, 1 << 20, 9), Copy::Damaged);
         // Another group, region size or count: not this group's bitmap.
         assert_eq!(decode(&buf, 8, 1 << 20, 9), Copy::Absent);
         assert_eq!(decode(&buf, 7, 2 << 20, 9), Copy::Absent);
@@ -368,13 +533,13 @@ mod tests {
 
     #[test]
     fn a_region_is_marked_before_its_write_and_cleared_only_when_quiet_and_synced() {
-        let b = Bitmap::new(1, 100, vec![false; 4]);
+        let b = Bitmap::new(1, 100, vec![false; 4], vec![false; 4]);
         let mut stores = 0;
         b.start(150, 250, |img| {
             stores += 1;
             assert_eq!(
                 decode(img, 1, 100, 4),
-                Copy::Bits(vec![false, true, true, false])
+                Copy::Bits(vec![false, true, true, false], vec![false; 4])
             );
             Ok(())
         })
@@ -394,7 +559,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(image, Some(Copy::Bits(vec![false, true, false, false])));
+        assert_eq!(
+            image,
+            Some(Copy::Bits(vec![false, true, false, false], vec![false; 4]))
+        );
         b.finish(120, 130);
         // Not quiet long enough.
         b.clear_quiet(
@@ -422,7 +590,7 @@ mod tests {
 
     #[test]
     fn pending_regions_stay_marked_until_resynced() {
-        let b = Bitmap::new(1, 100, vec![false, true, true]);
+        let b = Bitmap::new(1, 100, vec![false, true, true], vec![false; 3]);
         assert!(b.is_pending(150, 160) && !b.is_pending(0, 100));
         assert_eq!(b.resync_progress(), 0);
         b.clear_quiet(Duration::ZERO, || Ok(()), |_| panic!("cleared pending"))
@@ -435,5 +603,51 @@ mod tests {
         b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(()))
             .unwrap();
         assert!(!b.any_marked());
+    }
+
+    #[test]
+    fn missed_regions_are_stored_before_return_and_kept_while_a_member_is_out() {
+        let b = Bitmap::new(1, 100, vec![false; 3], vec![false, false, true]);
+        assert!(b.tracks_missed());
+        assert!(b.is_missed(250, 260) && !b.is_missed(0, 200));
+        let mut stored = None;
+        b.mark_missed(10, 120, |img| {
+            stored = Some(decode(img, 1, 100, 3));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            stored,
+            Some(Copy::Bits(vec![false; 3], vec![true, true, true]))
+        );
+        // Already missed: nothing stored.
+        b.mark_missed(0, 50, |_| panic!("stored twice")).unwrap();
+        // Intent bits clear as before; the missed ones stay.
+        b.start(0, 10, |_| Ok(())).unwrap();
+        b.finish(0, 10);
+        b.clear_quiet(Duration::ZERO, || Ok(()), |_| Ok(()))
+            .unwrap();
+        assert!(b.is_missed(0, 10));
+        // A member still out: kept.
+        b.clear_missed(|| true, |_| panic!("cleared while out"))
+            .unwrap();
+        assert!(b.is_missed(0, 300));
+        let mut cleared = None;
+        b.clear_missed(
+            || false,
+            |img| {
+                cleared = Some(decode(img, 1, 100, 3));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(cleared, Some(Copy::Bits(vec![false; 3], vec![false; 3])));
+        assert!(!b.is_missed(0, 300));
+        // A group too big for two arrays keeps none: everything counts
+        // as missed.
+        let huge = (MAX_REGIONS as usize) - 8;
+        assert!(!tracks_missed(huge));
+        let b = Bitmap::new(1, 100, vec![false; huge], vec![false; huge]);
+        assert!(!b.tracks_missed() && b.is_missed(0, 1));
     }
 }

@@ -147,6 +147,10 @@ struct Slot {
     /// Bytes of the member's data area that hold good data: [`IN_SYNC`]
     /// but while a rebuild writes it, and then the rebuild's progress.
     synced_to: AtomicU64,
+    /// The member came back to its own slot: its rebuild copies only the
+    /// regions the bitmap marks (beyond `synced_to` the rest is good too,
+    /// but is served from it only once the rebuild has passed).
+    partial: AtomicBool,
 }
 
 /// A group's members as its layout sees them: present or missing, in
@@ -173,6 +177,9 @@ pub(crate) struct Members {
     copy_locks: Vec<Mutex<()>>,
     /// Whether a rebuild or resync may be copying: set under `gate`.
     busy: AtomicBool,
+    /// Bytes rebuilds have written to members since the group was
+    /// assembled.
+    rebuilt: AtomicU64,
     pub(crate) bitmap: Option<Bitmap>,
 }
 
@@ -182,6 +189,19 @@ pub(crate) struct WriteIntent<'a> {
     members: &'a Members,
     span: (u64, u64),
     _gate: RwLockReadGuard<'a, ()>,
+}
+
+impl WriteIntent<'_> {
+    /// The write is done: if a member is out now (lost on the way, or
+    /// being rebuilt), its range is marked missed before the write is
+    /// acknowledged (a member that went out during the write may have been
+    /// passed over without a word, e.g. its parity chunk).
+    pub(crate) fn end(self) -> Result<(), StorageError> {
+        if self.members.lost().contains(&true) {
+            self.members.missed(self.span.0, self.span.1)?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for WriteIntent<'_> {
@@ -203,16 +223,13 @@ impl Members {
                     .iter()
                     .find(|d| d.superblock().disk == *u)
                     .cloned();
-                let synced_to = group
-                    .rebuilding
-                    .iter()
-                    .find(|r| r.member == *u)
-                    .map_or(IN_SYNC, |r| r.done.min(per_member));
+                let rebuild = group.rebuilding.iter().find(|r| r.member == *u);
                 Slot {
                     disk: RwLock::new(disk),
                     uuid: RwLock::new(*u),
                     recorded: AtomicBool::new(group.failed.contains(u)),
-                    synced_to: AtomicU64::new(synced_to),
+                    synced_to: AtomicU64::new(rebuild.map_or(IN_SYNC, |r| r.done.min(per_member))),
+                    partial: AtomicBool::new(rebuild.is_some_and(|r| r.partial)),
                 }
             })
             .collect();
@@ -226,12 +243,14 @@ impl Members {
             gate: RwLock::new(()),
             copy_locks: (0..COPY_LOCKS).map(|_| Mutex::new(())).collect(),
             busy: AtomicBool::new(false),
+            rebuilt: AtomicU64::new(0),
             bitmap: None,
         };
         if has_redundancy(group.level) {
             let region = bitmap::region_size(group.bitmap_region, chunk, per_member);
             let regions = per_member.div_ceil(region) as usize;
             let mut pending = vec![false; regions];
+            let mut missed = vec![false; regions];
             let mut buf = vec![0u8; BITMAP_SIZE as usize];
             for m in 0..members.len() {
                 let Some(d) = members.available(m) else {
@@ -246,12 +265,25 @@ impl Members {
                 };
                 match copy {
                     bitmap::Copy::Absent => {}
-                    bitmap::Copy::Damaged => pending.fill(true),
-                    bitmap::Copy::Bits(bits) => {
+                    bitmap::Copy::Damaged => {
+                        pending.fill(true);
+                        missed.fill(true);
+                    }
+                    bitmap::Copy::Bits(bits, gone) => {
                         for (p, b) in pending.iter_mut().zip(bits) {
                             *p |= b;
                         }
+                        for (p, b) in missed.iter_mut().zip(gone) {
+                            *p |= b;
+                        }
                     }
+                }
+            }
+            // A write under way at a crash may have reached the members in
+            // service and not yet been marked missed for one that is out.
+            if members.lost().contains(&true) {
+                for (p, m) in pending.iter().zip(missed.iter_mut()) {
+                    *m |= *p;
                 }
             }
             let dirty = pending.iter().filter(|p| **p).count();
@@ -263,7 +295,7 @@ impl Members {
                     "RAID group was not stopped cleanly: regions to resynchronise"
                 );
             }
-            members.bitmap = Some(Bitmap::new(group.index, region, pending));
+            members.bitmap = Some(Bitmap::new(group.index, region, pending, missed));
         }
         let busy = members.rebuilding().is_some()
             || members
@@ -398,6 +430,9 @@ impl Members {
             );
             d.mark_failed();
         }
+        if let Some(b) = &self.bitmap {
+            b.member_out();
+        }
     }
 
     /// Runs one I/O on member `m` if it is in service: `Ok(false)` when it
@@ -470,21 +505,30 @@ impl Members {
             .synced_to(m)
             .saturating_sub(offset)
             .min(buf.len() as u64) as usize;
-        if upto == 0 {
-            return Ok(false);
+        let wrote = upto > 0 && self.io(m, |d| d.write_data(&buf[..upto], offset))?;
+        let from = if wrote { upto as u64 } else { 0 };
+        self.missed(offset + from, offset + buf.len() as u64)?;
+        Ok(wrote)
+    }
+
+    /// Member range `[lo, hi)` of a write did not reach a member: marked
+    /// missed (durably, before the write can be acknowledged), so that the
+    /// member, back in its slot, gets it rebuilt.
+    fn missed(&self, lo: u64, hi: u64) -> Result<(), StorageError> {
+        match &self.bitmap {
+            Some(b) if hi > lo => b.mark_missed(lo, hi, |image| self.store_bitmap(image)),
+            _ => Ok(()),
         }
-        self.io(m, |d| d.write_data(&buf[..upto], offset))
     }
 
     /// Zeroes part of member `m`'s data area (as [`Members::write`]).
     pub(crate) fn zero(&self, m: usize, offset: u64, len: u64) -> Result<bool, StorageError> {
         let upto = self.synced_to(m).saturating_sub(offset).min(len);
-        if upto == 0 {
-            return Ok(false);
-        }
         // A hole punched in a file reads as zeros at the cost of a metadata
         // update; a device (or a file system without holes) is written.
-        self.io(m, |d| d.discard_data(offset, upto))
+        let zeroed = upto > 0 && self.io(m, |d| d.discard_data(offset, upto))?;
+        self.missed(offset + if zeroed { upto } else { 0 }, offset + len)?;
+        Ok(zeroed)
     }
 
     /// Writes rebuilt data to member `m` wherever it is not in sync yet.
@@ -494,7 +538,14 @@ impl Members {
         buf: &[u8],
         offset: u64,
     ) -> Result<bool, StorageError> {
+        self.rebuilt.fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.io(m, |d| d.write_data(buf, offset))
+    }
+
+    /// Bytes rebuilds have written to members since the group was
+    /// assembled.
+    pub(crate) fn rebuilt_bytes(&self) -> u64 {
+        self.rebuilt.load(Ordering::Relaxed)
     }
 
     /// Records how far member `m` is rebuilt (call holding the locks that
@@ -525,6 +576,12 @@ impl Members {
         let gate = self.gate.read().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = &self.bitmap {
             b.start(lo, hi, |image| self.store_bitmap(image))?;
+            // A member out (or being rebuilt) misses this write, or part
+            // of it: marked before any data is written, so that a rebuild
+            // passing over the range under its lock sees it.
+            if self.lost().contains(&true) {
+                self.missed(lo, hi)?;
+            }
         }
         Ok(WriteIntent {
             members: self,
@@ -545,9 +602,22 @@ impl Members {
     /// members), so that a clean stop leaves nothing to resync.
     pub(crate) fn clear_bitmap(&self, delay: Duration) -> Result<(), StorageError> {
         match &self.bitmap {
-            Some(b) => b.clear_quiet(delay, || self.sync_disks(), |i| self.store_bitmap(i)),
+            Some(b) => {
+                b.clear_quiet(delay, || self.sync_disks(), |i| self.store_bitmap(i))?;
+                b.clear_missed(|| self.lost().contains(&true), |i| self.store_bitmap(i))
+            }
             None => Ok(()),
         }
+    }
+
+    /// Whether a rebuild of member `m` may pass over member range
+    /// `[lo, hi)` without copying it: the member came back to its own
+    /// slot and nothing was written there since it went. Call holding the
+    /// lock that keeps writers out of the range (a writer that skips the
+    /// member marks the range missed under it).
+    pub(crate) fn rebuild_skips(&self, m: usize, lo: u64, hi: u64) -> bool {
+        self.slots[m].partial.load(Ordering::Acquire)
+            && self.bitmap.as_ref().is_some_and(|b| !b.is_missed(lo, hi))
     }
 
     /// Whether a rebuild or resync may be copying between mirrors.
@@ -595,11 +665,13 @@ impl Members {
     }
 
     /// Puts `disk` in slot `m` to be rebuilt from the start (its data is
-    /// not trusted anywhere). The metadata must say so already.
-    pub(crate) fn install(&self, m: usize, disk: Arc<Disk>) {
+    /// not trusted anywhere but, with `partial`, where the bitmap marks
+    /// nothing). The metadata must say so already.
+    pub(crate) fn install(&self, m: usize, disk: Arc<Disk>, partial: bool) {
         let _no_writes = self.gate.write().unwrap_or_else(|e| e.into_inner());
         let slot = &self.slots[m];
         slot.synced_to.store(0, Ordering::Release);
+        slot.partial.store(partial, Ordering::Release);
         *slot.uuid.write().unwrap_or_else(|e| e.into_inner()) = disk.superblock().disk;
         *slot.disk.write().unwrap_or_else(|e| e.into_inner()) = Some(disk);
         slot.recorded.store(false, Ordering::Release);
@@ -630,6 +702,19 @@ impl Members {
                 continue;
             }
             let uuids: Vec<Uuid> = unrecorded.iter().map(|&m| self.uuid(m)).collect();
+            if let Some(b) = &self.bitmap {
+                b.member_out();
+            }
+            // Those that went out in sync may come back for a partial
+            // rebuild: the bitmap keeps what they miss from here on.
+            let in_sync: Vec<Uuid> = unrecorded
+                .iter()
+                .filter(|&&m| {
+                    self.synced_to(m) == IN_SYNC
+                        && self.bitmap.as_ref().is_some_and(Bitmap::tracks_missed)
+                })
+                .map(|&m| self.uuid(m))
+                .collect();
             self.core.update(|meta| {
                 if let Some(g) = meta.groups.iter_mut().find(|g| g.index == self.group) {
                     for u in &uuids {
@@ -637,6 +722,9 @@ impl Members {
                         // group's business.
                         if g.members.contains(u) && !g.failed.contains(u) {
                             g.failed.push(*u);
+                            if in_sync.contains(u) && !g.readd.contains(u) {
+                                g.readd.push(*u);
+                            }
                         }
                     }
                     // A replacement failing ends its rebuild.
@@ -683,6 +771,13 @@ pub(crate) fn copy_mirrors(
         let n = (COPY_UNIT - at % COPY_UNIT).min(hi - at);
         let piece = &mut buf[..n as usize];
         let _unit = members.copy_lock(at);
+        if let Some(t) = target
+            && members.rebuild_skips(t, at, at + n)
+        {
+            members.set_synced_to(t, at + n);
+            at += n;
+            continue;
+        }
         let mut source = None;
         for &m in set {
             if Some(m) != target && members.read(m, piece, at)? {

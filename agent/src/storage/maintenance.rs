@@ -389,6 +389,7 @@ pub(crate) fn replace(
         checked_replacement(core, layouts, group, slot, disk, assigned)?;
     let members = layout.members();
     let uuid = new.superblock().disk;
+    let mut partial = false;
     core.update(|meta| {
         if let Some(other) = in_other_group(meta, uuid, group, old) {
             return Err(StorageError::InUse(format!(
@@ -406,12 +407,17 @@ pub(crate) fn replace(
                 g.name
             )));
         }
+        // The lost member back in its own slot, having gone out in sync:
+        // only what the bitmap marks was missed.
+        partial = uuid == old && g.readd.contains(&uuid) && members.bitmap.is_some();
         g.members[slot] = uuid;
         g.failed.retain(|u| *u != old && *u != uuid);
+        g.readd.retain(|u| *u != old && *u != uuid);
         g.rebuilding.retain(|r| r.member != old && r.member != uuid);
         g.rebuilding.push(RebuildRecord {
             member: uuid,
             done: 0,
+            partial,
         });
         if old != uuid && !meta.retired.contains(&old) {
             meta.retired.push(old);
@@ -422,12 +428,13 @@ pub(crate) fn replace(
         Ok(())
     })?;
     new.clear_failed();
-    members.install(slot, Arc::clone(&new));
+    members.install(slot, Arc::clone(&new), partial);
     tracing::info!(
         group,
         member = slot,
         disk = %new.path().display(),
-        "member replaced; rebuilding"
+        partial,
+        "member replaced; rebuilding (partial: only the regions written while it was out)"
     );
     shared.wake();
     Ok(())

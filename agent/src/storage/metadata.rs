@@ -61,6 +61,12 @@ pub struct GroupRecord {
     /// the default, see `bitmap.rs`).
     #[serde(default)]
     pub bitmap_region: u64,
+    /// Members in `failed` that were in sync when they went out: the
+    /// bitmap has kept every region written since marked (no bit is
+    /// cleared while a member is out), so if one comes back to its own
+    /// slot only those regions are rebuilt.
+    #[serde(default)]
+    pub readd: Vec<Uuid>,
 }
 
 /// A member being rebuilt, as recorded.
@@ -71,6 +77,10 @@ pub struct RebuildRecord {
     /// Bytes of the member's data area rebuilt and synced: a restart
     /// resumes from here.
     pub done: u64,
+    /// A member come back to its own slot: only the regions the bitmap
+    /// marks are rebuilt, the rest of its data is good.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A disk of the unit as recorded, so that one missing at startup is still

@@ -406,6 +406,16 @@ impl Unit {
         }
     }
 
+    /// Bytes rebuilds have written to the members of group `index` since
+    /// the unit started (a member come back to its own slot gets only the
+    /// regions written while it was out).
+    pub fn rebuilt_bytes(&self, index: u32) -> Option<u64> {
+        let meta = self.core.snapshot();
+        let g = meta.groups.iter().find(|g| g.index == index)?;
+        let layout = self.layouts.get(&self.core, g).ok()?;
+        Some(layout.members().rebuilt_bytes())
+    }
+
     /// How rebuilds and resyncs run.
     pub fn maintenance_config(&self) -> MaintenanceConfig {
         self.maintenance.config()
@@ -763,6 +773,7 @@ impl Unit {
                 failed: vec![],
                 rebuilding: vec![],
                 bitmap_region,
+                readd: vec![],
             });
             Ok(())
         })

@@ -200,6 +200,14 @@ impl Parity {
                 .copied()
                 .filter(|&m| self.members.synced_to(m) <= base)
                 .collect();
+            // A member back in its own slot passes over stripes nobody
+            // wrote while it was out.
+            let (skip, due): (Vec<usize>, Vec<usize>) = due
+                .into_iter()
+                .partition(|&m| self.members.rebuild_skips(m, base, base + self.chunk));
+            for &m in &skip {
+                self.members.set_synced_to(m, base + self.chunk);
+            }
             if due.is_empty() {
                 continue;
             }
@@ -402,11 +410,12 @@ impl Parity {
             let width = self.chunk * self.k() as u64;
             let lo = offset / width * self.chunk;
             let hi = (offset + buf.len() as u64).div_ceil(width) * self.chunk;
-            let _intent = self.members.start_write(lo, hi)?;
+            let intent = self.members.start_write(lo, hi)?;
             self.for_stripes(offset, buf.len() as u64, |s, pieces| {
                 let _stripe = self.lock(s);
                 self.write_stripe(s, pieces, buf)
             })?;
+            intent.end()?;
         }
         // Members lost on the way are recorded before the write counts.
         self.members.settle()

@@ -91,13 +91,14 @@ impl Raid1 {
         check_range(offset, len, self.size)?;
         self.members.settle()?;
         {
-            let _intent = self.members.start_write(offset, offset + len)?;
+            let intent = self.members.start_write(offset, offset + len)?;
             self.members.with_copy_locks(offset, len, |at, pos, n| {
                 for m in 0..self.members.len() {
                     f(m, at, pos, n)?;
                 }
                 Ok(())
             })?;
+            intent.end()?;
         }
         self.members.settle()
     }

@@ -150,7 +150,7 @@ impl Raid10 {
             let row = self.chunk * self.pairs() as u64;
             let lo = offset / row * self.chunk;
             let hi = (offset + len).div_ceil(row) * self.chunk;
-            let _intent = self.members.start_write(lo, hi)?;
+            let intent = self.members.start_write(lo, hi)?;
             for_chunks(self.chunk, self.pairs(), offset, len, |pair, at, pos, n| {
                 self.members.with_copy_locks(at, n as u64, |at, within, n| {
                     f(2 * pair, at, pos + within, n)?;
@@ -158,6 +158,7 @@ impl Raid10 {
                     Ok(())
                 })
             })?;
+            intent.end()?;
         }
         self.members.settle()
     }
