@@ -650,4 +650,30 @@ mod tests {
         let b = Bitmap::new(1, 100, vec![false; huge], vec![false; huge]);
         assert!(!b.tracks_missed() && b.is_missed(0, 1));
     }
+
+    proptest::proptest! {
+        /// Whatever a member's bitmap area holds (a torn write, another
+        /// program's bytes), decoding never panics and a decoded copy has
+        /// one bit per region in each array.
+        #[test]
+        fn any_bytes_decode_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            regions in 0usize..2000,
+            flip in proptest::prelude::any::<bool>(),
+        ) {
+            let mut buf = bytes;
+            if flip && buf.len() >= HEADER {
+                // Often a well-formed header, so the bits are reached.
+                buf[..8].copy_from_slice(MAGIC);
+                buf[8..12].copy_from_slice(&1u32.to_le_bytes());
+                buf[12..16].copy_from_slice(&(regions as u32).to_le_bytes());
+                buf[16..24].copy_from_slice(&4096u64.to_le_bytes());
+                let crc = crc(&buf);
+                buf[24..28].copy_from_slice(&crc.to_le_bytes());
+            }
+            if let Copy::Bits(bits, missed) = decode(&buf, 1, 4096, regions) {
+                proptest::prop_assert_eq!((bits.len(), missed.len()), (regions, regions));
+            }
+        }
+    }
 }
