@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use crate::announce::{Announcer, Lifecycle, LinkState, station_sinks};
 use crate::discovery::{StationDirectory, StationSource};
 use crate::exports::VolumeExports;
-use crate::mib::{NbdTls, UnitContext, UnitInfo, dvsan_module};
+use crate::mib::{UnitContext, UnitInfo, dvsan_module, nbd_tls};
 use crate::storage::{DiskSpec, MaintenanceConfig, StorageError, Unit};
 
 /// Where a station's notifications go when no port is given.
@@ -362,7 +362,7 @@ impl RunningAgent {
             stations: settings.stations_text.clone(),
             nbd_endpoint: endpoint(&settings.advertise_host, nbd_addr, first_station),
             snmp_endpoint: String::new(),
-            nbd_tls: NbdTls::of(settings.nbd_tls.as_deref()),
+            nbd_tls: nbd_tls(settings.nbd_tls.as_deref()),
             default_low_threshold: settings.low_threshold,
         }));
         let ctx = UnitContext {

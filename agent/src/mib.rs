@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use dvsan_snmp::dvsan_mib::{
-    self as m, AccessMode, MibObject, RaidGroupState, RaidLevel, RaidMemberState,
+    self as m, AccessMode, MibObject, NbdTls, RaidGroupState, RaidLevel, RaidMemberState,
 };
 use dvsan_snmp::mib_module::TableSource;
 use dvsan_snmp::row_status::{Access, ColumnSpec, RowError, RowStatusTable, Syntax, check_syntax};
@@ -64,7 +64,7 @@ pub enum UnitEvent {
 }
 
 /// What the unit says about itself beyond its storage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UnitInfo {
     /// dvsanUnitName when the metadata holds none.
     pub default_name: String,
@@ -80,26 +80,12 @@ pub struct UnitInfo {
     pub default_low_threshold: u32,
 }
 
-/// dvsanUnitNbdTls: whether the NBD server speaks TLS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum NbdTls {
-    /// off(1).
-    #[default]
-    Off = 1,
-    /// optional(2).
-    Optional = 2,
-    /// required(3).
-    Required = 3,
-}
-
-impl NbdTls {
-    /// The value of a server run with `policy`.
-    pub fn of(policy: Option<&dvsan_nbd::TlsPolicy>) -> Self {
-        match policy.map(|p| p.mode()) {
-            None => NbdTls::Off,
-            Some(dvsan_nbd::TlsMode::Optional) => NbdTls::Optional,
-            Some(dvsan_nbd::TlsMode::Required) => NbdTls::Required,
-        }
+/// dvsanUnitNbdTls of an NBD server run with `policy`.
+pub fn nbd_tls(policy: Option<&dvsan_nbd::TlsPolicy>) -> NbdTls {
+    match policy.map(|p| p.mode()) {
+        None => NbdTls::Off,
+        Some(dvsan_nbd::TlsMode::Optional) => NbdTls::Optional,
+        Some(dvsan_nbd::TlsMode::Required) => NbdTls::Required,
     }
 }
 
@@ -263,7 +249,7 @@ fn unit_scalars(ctx: &UnitContext) -> ScalarGroup {
     let c = ctx.clone();
     let snmp = move || text(c.info().snmp_endpoint);
     let c = ctx.clone();
-    let tls = move || Value::Integer(c.info().nbd_tls as i32);
+    let tls = move || Value::Integer(c.info().nbd_tls.as_i32());
     ScalarGroup::new(&m::DVSAN_UNIT.arcs())
         .writable(
             col(&m::DVSAN_UNIT_NAME),

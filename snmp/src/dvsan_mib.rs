@@ -729,6 +729,18 @@ mib_enum! {
 }
 
 mib_enum! {
+    /// dvsanUnitNbdTls.
+    NbdTls {
+        /// off(1)
+        Off = 1,
+        /// optional(2)
+        Optional = 2,
+        /// required(3)
+        Required = 3,
+    }
+}
+
+mib_enum! {
     /// DvsanAccessMode.
     AccessMode {
         /// readWrite(1)

@@ -19,7 +19,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dvsan_snmp::dvsan_mib::{AccessMode, DiskState, RaidGroupState, RaidLevel, VolumeState};
+use dvsan_snmp::dvsan_mib::{
+    AccessMode, DiskState, NbdTls, RaidGroupState, RaidLevel, VolumeState,
+};
 use dvsan_snmp::{Credentials, NotifyKind};
 use dvsan_station::learner::Admission;
 use dvsan_station::unit_snapshot::{DiskRow, RaidGroupRow, UnitSnapshot, VolumeRow};
@@ -405,7 +407,7 @@ fn synthetic_unit(u: u32, volumes: u32) -> UnitSnapshot {
         sys_descr: "dvsan SAN unit (synthetic)".into(),
         software: "0.1.0".into(),
         nbd_endpoint: "127.0.0.1:10809".into(),
-        nbd_tls: "off".into(),
+        nbd_tls: NbdTls::Off,
         total_mib: 2 << 20,
         free_mib: 1 << 20,
         disks: (1..=4)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use dvsan_snmp::dvsan_mib::{
-    self as mib, AccessMode, DiskState, MibObject, RaidGroupState, RaidLevel, VolumeState,
+    self as mib, AccessMode, DiskState, MibObject, NbdTls, RaidGroupState, RaidLevel, VolumeState,
 };
 use dvsan_snmp::manager::Session;
 use dvsan_snmp::{Oid, SnmpError, Value, VarBind};
@@ -113,9 +113,8 @@ pub struct UnitSnapshot {
     pub software: String,
     /// dvsanUnitNbdEndpoint.
     pub nbd_endpoint: String,
-    /// dvsanUnitNbdTls: `off`, `optional` or `required` (`off` from an
-    /// agent without the object).
-    pub nbd_tls: String,
+    /// dvsanUnitNbdTls (`off` from an agent without the object).
+    pub nbd_tls: NbdTls,
     /// dvsanUnitTotalCapacity, MiB.
     pub total_mib: u32,
     /// dvsanUnitFreeCapacity, MiB.
@@ -186,21 +185,6 @@ impl Walked {
         self.get(object, index)
             .and_then(Value::as_i32)
             .ok_or_else(|| self.missing(object.name))
-    }
-
-    /// dvsanUnitNbdTls as text; `off` when the agent does not have it.
-    fn nbd_tls(&self, index: &[u32]) -> Result<String, LearnError> {
-        let object = &mib::DVSAN_UNIT_NBD_TLS;
-        if self.get(object, index).is_none() {
-            return Ok("off".into());
-        }
-        let mode = match self.integer(object, index)? {
-            1 => "off",
-            2 => "optional",
-            3 => "required",
-            _ => return Err(self.missing(object.name)),
-        };
-        Ok(mode.into())
     }
 
     fn uuid(&self, object: &MibObject, index: &[u32]) -> Result<String, LearnError> {
@@ -324,7 +308,11 @@ impl UnitSnapshot {
             sys_descr,
             software: w.text(&mib::DVSAN_UNIT_SOFTWARE_VERSION, &scalar)?,
             nbd_endpoint: w.text(&mib::DVSAN_UNIT_NBD_ENDPOINT, &scalar)?,
-            nbd_tls: w.nbd_tls(&scalar)?,
+            // An agent from before the object: no TLS.
+            nbd_tls: match w.get(&mib::DVSAN_UNIT_NBD_TLS, &scalar) {
+                None => NbdTls::Off,
+                Some(_) => w.enumerated(&mib::DVSAN_UNIT_NBD_TLS, &scalar, NbdTls::from_i32)?,
+            },
             total_mib: w.number(&mib::DVSAN_UNIT_TOTAL_CAPACITY, &scalar)?,
             free_mib: w.number(&mib::DVSAN_UNIT_FREE_CAPACITY, &scalar)?,
             disks,
@@ -394,6 +382,16 @@ impl MibLabel for VolumeState {
             VolumeState::Offline => "offline",
             VolumeState::Degraded => "degraded",
             VolumeState::Failed => "failed",
+        }
+    }
+}
+
+impl MibLabel for NbdTls {
+    fn mib_name(self) -> &'static str {
+        match self {
+            NbdTls::Off => "off",
+            NbdTls::Optional => "optional",
+            NbdTls::Required => "required",
         }
     }
 }

@@ -313,7 +313,7 @@ impl Inventory {
         .bind(i64::from(s.free_mib))
         .bind(at)
         .bind(state.as_str())
-        .bind(&s.nbd_tls)
+        .bind(s.nbd_tls.mib_name())
         .execute(&mut *tx)
         .await?;
         for table in ["disks", "raid_groups", "volumes"] {
