@@ -92,17 +92,13 @@ pub(crate) fn encode(group: u32, region: u64, bits: &[bool], missed: Option<&[bo
     buf[16..24].copy_from_slice(&region.to_le_bytes());
     let flags = if missed.is_some() { HAS_MISSED } else { 0 };
     buf[28..32].copy_from_slice(&flags.to_le_bytes());
-    for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
-        buf[HEADER + i / 8] |= 1 << (i % 8);
-    }
-    for (i, _) in missed
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b)
-    {
-        buf[HEADER + bytes + i / 8] |= 1 << (i % 8);
-    }
+    let mut put = |at: usize, bits: &[bool]| {
+        for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+            buf[at + i / 8] |= 1 << (i % 8);
+        }
+    };
+    put(HEADER, bits);
+    put(HEADER + bytes, missed.unwrap_or(&[]));
     let crc = crc(&buf);
     buf[24..28].copy_from_slice(&crc.to_le_bytes());
     buf

@@ -148,8 +148,8 @@ struct Slot {
     /// but while a rebuild writes it, and then the rebuild's progress.
     synced_to: AtomicU64,
     /// The member came back to its own slot: its rebuild copies only the
-    /// regions the bitmap marks (beyond `synced_to` the rest is good too,
-    /// but is served from it only once the rebuild has passed).
+    /// regions the bitmap has as missed (beyond `synced_to` the rest is
+    /// good too, but is served from it only once the rebuild has passed).
     partial: AtomicBool,
 }
 
@@ -505,15 +505,18 @@ impl Members {
             .synced_to(m)
             .saturating_sub(offset)
             .min(buf.len() as u64) as usize;
-        let wrote = upto > 0 && self.io(m, |d| d.write_data(&buf[..upto], offset))?;
-        let from = if wrote { upto as u64 } else { 0 };
-        self.missed(offset + from, offset + buf.len() as u64)?;
-        Ok(wrote)
+        if upto == 0 {
+            return Ok(false);
+        }
+        self.io(m, |d| d.write_data(&buf[..upto], offset))
     }
 
-    /// Member range `[lo, hi)` of a write did not reach a member: marked
-    /// missed (durably, before the write can be acknowledged), so that the
-    /// member, back in its slot, gets it rebuilt.
+    /// Member range `[lo, hi)` of a write may not reach a member out of
+    /// service: marked missed (durably, before the write can be
+    /// acknowledged), so that the member, back in its slot, gets it
+    /// rebuilt. Writes call it through [`Members::start_write`] and
+    /// [`WriteIntent::end`]; a member lost outside a write takes the
+    /// marked regions along (`Bitmap::member_out`).
     fn missed(&self, lo: u64, hi: u64) -> Result<(), StorageError> {
         match &self.bitmap {
             Some(b) if hi > lo => b.mark_missed(lo, hi, |image| self.store_bitmap(image)),
@@ -524,11 +527,12 @@ impl Members {
     /// Zeroes part of member `m`'s data area (as [`Members::write`]).
     pub(crate) fn zero(&self, m: usize, offset: u64, len: u64) -> Result<bool, StorageError> {
         let upto = self.synced_to(m).saturating_sub(offset).min(len);
+        if upto == 0 {
+            return Ok(false);
+        }
         // A hole punched in a file reads as zeros at the cost of a metadata
         // update; a device (or a file system without holes) is written.
-        let zeroed = upto > 0 && self.io(m, |d| d.discard_data(offset, upto))?;
-        self.missed(offset + if zeroed { upto } else { 0 }, offset + len)?;
-        Ok(zeroed)
+        self.io(m, |d| d.discard_data(offset, upto))
     }
 
     /// Writes rebuilt data to member `m` wherever it is not in sync yet.

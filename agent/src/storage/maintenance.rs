@@ -409,7 +409,7 @@ pub(crate) fn replace(
         }
         // The lost member back in its own slot, having gone out in sync:
         // only what the bitmap marks was missed.
-        partial = uuid == old && g.readd.contains(&uuid) && members.bitmap.is_some();
+        partial = uuid == old && g.readd.contains(&uuid);
         g.members[slot] = uuid;
         g.failed.retain(|u| *u != old && *u != uuid);
         g.readd.retain(|u| *u != old && *u != uuid);

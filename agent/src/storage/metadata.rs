@@ -62,9 +62,8 @@ pub struct GroupRecord {
     #[serde(default)]
     pub bitmap_region: u64,
     /// Members in `failed` that were in sync when they went out: the
-    /// bitmap has kept every region written since marked (no bit is
-    /// cleared while a member is out), so if one comes back to its own
-    /// slot only those regions are rebuilt.
+    /// bitmap's missed bits keep every region written since, so if one
+    /// comes back to its own slot only those regions are rebuilt.
     #[serde(default)]
     pub readd: Vec<Uuid>,
 }
@@ -78,7 +77,7 @@ pub struct RebuildRecord {
     /// resumes from here.
     pub done: u64,
     /// A member come back to its own slot: only the regions the bitmap
-    /// marks are rebuilt, the rest of its data is good.
+    /// has as missed are rebuilt, the rest of its data is good.
     #[serde(default)]
     pub partial: bool,
 }
