@@ -832,16 +832,15 @@ pub(crate) trait SingleCopy {
     /// several members asks each for its pieces first, at once, so that
     /// they do not wait for their devices one after another.
     fn read(&self, buf: &mut [u8], offset: u64) -> Result<(), StorageError> {
-        let mut pieces = 0;
-        self.map(offset, buf.len() as u64, |_, _, _, _| {
-            pieces += 1;
+        let mut pieces = Vec::new();
+        self.map(offset, buf.len() as u64, |m, at, _, n| {
+            pieces.push((m, at, n as u64));
             Ok(true)
         })?;
-        if pieces > 1 {
-            self.map(offset, buf.len() as u64, |m, at, _, n| {
-                self.members().prefetch(m, at, n as u64);
-                Ok(true)
-            })?;
+        if pieces.len() > 1 {
+            for (m, at, n) in pieces {
+                self.members().prefetch(m, at, n);
+            }
         }
         self.map(offset, buf.len() as u64, |m, at, pos, n| {
             self.members().read(m, &mut buf[pos..pos + n], at)
