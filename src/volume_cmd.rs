@@ -424,7 +424,8 @@ pub async fn run_volume(args: VolumeArgs) -> anyhow::Result<()> {
             Ok(())
         }
         VolumeCommand::Attach { name, listen, tls } => {
-            let tls = tls.load()?;
+            // PEM files: read off the reactor, like the API calls.
+            let tls = blocking(move || tls.load()).await?;
             let path = format!("/volumes/{}", segment(&name));
             let what = format!("looking up volume {name}");
             let v: VolumeView = blocking(move || api.get(&what, &path)).await?;
