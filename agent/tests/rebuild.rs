@@ -826,3 +826,29 @@ fn a_member_back_after_a_crash_while_it_was_out_gets_what_it_missed() {
     check_redundancy(&unit);
     assert!(unit.rebuilt_bytes(1).unwrap() < unit.metadata().groups[0].capacity / 2);
 }
+
+#[test]
+fn a_member_lost_while_being_rebuilt_is_not_offered_a_partial_rebuild() {
+    // 512 KiB/s over 2 MiB: the replacement is still being rebuilt when
+    // it fails.
+    let (_rig, unit) = Rig::new(Level::Raid1, 2, 1, config(MIB / 2, false));
+    let vol = volume(&unit);
+    let mut model = fill(&vol, 41);
+    unit.flush_all().unwrap();
+    slot_disk(&unit, 0).unwrap().fail_for_test();
+    check_contents(&vol, &model);
+    unit.replace_member(1, 0, 3).unwrap();
+    assert_eq!(state(&unit), GroupState::Rebuilding);
+    let replacement = slot_disk(&unit, 0).unwrap();
+    replacement.fail_for_test();
+    apply(&vol, &mut model, 0, 100_000, 42);
+    assert_eq!(settle(&unit), GroupState::Degraded);
+    check_contents(&vol, &model);
+    let g = &unit.metadata().groups[0];
+    assert!(g.failed.contains(&replacement.superblock().disk));
+    assert!(
+        !g.readd.contains(&replacement.superblock().disk),
+        "{:?}",
+        g.readd
+    );
+}
