@@ -597,7 +597,7 @@ impl Subtree for MemberTable {
         Ok(Box::new(ReplacePlan {
             unit: Arc::clone(unit),
             replacements,
-            applied: 0,
+            applied: false,
         }))
     }
 }
@@ -612,7 +612,8 @@ struct Replacement {
 struct ReplacePlan {
     unit: Arc<Unit>,
     replacements: Vec<Replacement>,
-    applied: usize,
+    /// Committed (all of them).
+    applied: bool,
 }
 
 impl SetPlan for ReplacePlan {
@@ -621,34 +622,39 @@ impl SetPlan for ReplacePlan {
     }
 
     fn commit(&mut self) -> Result<(), String> {
-        for r in &self.replacements[self.applied..] {
-            blocking(|| {
-                self.unit
-                    .replace_member(r.group, r.slot as usize - 1, r.disk)
-            })
-            .map_err(|e| e.to_string())?;
+        if self.replacements.is_empty() || self.applied {
+            return Ok(());
+        }
+        let each: Vec<(u32, usize, u32)> = self
+            .replacements
+            .iter()
+            .map(|r| (r.group, r.slot as usize - 1, r.disk))
+            .collect();
+        // All in one metadata update: a refusal leaves none made.
+        blocking(|| self.unit.replace_members(&each)).map_err(|e| e.to_string())?;
+        for r in &self.replacements {
             tracing::info!(
                 group = r.group,
                 slot = r.slot,
                 disk = r.disk,
                 "member replaced by SET; rebuilding in the background"
             );
-            self.applied += 1;
         }
+        self.applied = true;
         Ok(())
     }
 
     fn undo(&mut self) -> Result<(), String> {
-        if self.applied == 0 {
+        if !self.applied {
             return Ok(());
         }
-        // The lost member's data is gone from the slot's record: a
-        // replacement stands once made. It is committed after every other
-        // change of its request (see `reversible`), so only a replacement
-        // of the same request failing leaves one standing.
+        // The lost members' data is gone from their slots' records: a
+        // replacement stands once made. They are committed after every
+        // other change of their request (see `reversible`), all at once,
+        // so nothing after them can fail.
         Err(format!(
             "{} member replacement(s) cannot be undone",
-            self.applied
+            self.replacements.len()
         ))
     }
 }

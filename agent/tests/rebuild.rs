@@ -545,6 +545,41 @@ fn raid6_rebuilds_two_replaced_members_in_one_pass_each_from_its_own_mark() {
 }
 
 #[test]
+fn replacements_made_together_are_made_all_or_none() {
+    let (_rig, unit) = Rig::new(Level::Raid6, 5, 2, config(0, false));
+    let vol = volume(&unit);
+    let model = fill(&vol, 5);
+    vol.flush().unwrap();
+    for m in [0, 1] {
+        slot_disk(&unit, m).unwrap().fail_for_test();
+    }
+    // The writes find both members out.
+    check_contents(&vol, &model);
+    vol.write(&model[..4096], 0).unwrap();
+    drop(vol);
+    assert_eq!(state(&unit), GroupState::Degraded);
+    let before = unit.metadata().groups[0].clone();
+    // Each alone would be accepted; together they put disk 6 in two
+    // slots, which the second finds once the first is recorded.
+    let e = unit.replace_members(&[(1, 0, 6), (1, 1, 6)]).unwrap_err();
+    assert!(matches!(e, StorageError::InUse(_)), "{e}");
+    let after = unit.metadata().groups[0].clone();
+    assert_eq!(
+        after.members, before.members,
+        "a refused pair changed a slot"
+    );
+    assert!(after.rebuilding.is_empty(), "{:?}", after.rebuilding);
+    assert_eq!(state(&unit), GroupState::Degraded);
+    // A valid pair: both made, both rebuilt.
+    unit.replace_members(&[(1, 0, 6), (1, 1, 7)]).unwrap();
+    assert_eq!(unit.metadata().groups[0].rebuilding.len(), 2);
+    assert_eq!(settle(&unit), GroupState::Optimal);
+    check_contents(&volume(&unit), &model);
+    volume(&unit).flush().unwrap();
+    check_redundancy(&unit);
+}
+
+#[test]
 fn replacing_is_refused_where_it_cannot_work() {
     let (_rig, unit) = Rig::new(Level::Raid5, 3, 1, config(0, false));
     let e = unit.replace_member(1, 0, 4).unwrap_err();

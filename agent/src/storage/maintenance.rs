@@ -385,57 +385,79 @@ pub(crate) fn replace(
     disk: u32,
     assigned: bool,
 ) -> Result<(), StorageError> {
-    let Replacement { layout, new, old } =
-        checked_replacement(core, layouts, group, slot, disk, assigned)?;
-    let members = layout.members();
-    let uuid = new.superblock().disk;
-    let mut partial = false;
+    replace_all(core, layouts, shared, &[(group, slot, disk)], assigned)
+}
+
+/// Makes every replacement of `each` (group, slot, disk) as [`replace`]
+/// does, all in one metadata update: either all are recorded or, if any
+/// is refused, none is.
+pub(crate) fn replace_all(
+    core: &Arc<Core>,
+    layouts: &Arc<Layouts>,
+    shared: &Arc<Maintenance>,
+    each: &[(u32, usize, u32)],
+    assigned: bool,
+) -> Result<(), StorageError> {
+    let mut planned = Vec::with_capacity(each.len());
+    for &(group, slot, disk) in each {
+        let r = checked_replacement(core, layouts, group, slot, disk, assigned)?;
+        planned.push((group, slot, disk, r));
+    }
+    let mut partial = vec![false; planned.len()];
     core.update(|meta| {
-        if let Some(other) = in_other_group(meta, uuid, group, old) {
-            return Err(StorageError::InUse(format!(
-                "disk {disk} is a member of group {other}"
-            )));
+        for (i, (group, slot, disk, r)) in planned.iter().enumerate() {
+            let (group, slot, old) = (*group, *slot, r.old);
+            let uuid = r.new.superblock().disk;
+            if let Some(other) = in_other_group(meta, uuid, group, old) {
+                return Err(StorageError::InUse(format!(
+                    "disk {disk} is a member of group {other}"
+                )));
+            }
+            let g = meta
+                .groups
+                .iter_mut()
+                .find(|g| g.index == group)
+                .ok_or_else(|| StorageError::Invalid(format!("group {group} was deleted")))?;
+            if g.members.get(slot) != Some(&old) {
+                return Err(StorageError::Invalid(format!(
+                    "member {slot} of {} changed meanwhile",
+                    g.name
+                )));
+            }
+            // The lost member back in its own slot, having gone out in
+            // sync: only what the bitmap marks was missed.
+            partial[i] = uuid == old && g.readd.contains(&uuid);
+            g.members[slot] = uuid;
+            g.failed.retain(|u| *u != old && *u != uuid);
+            g.readd.retain(|u| *u != old && *u != uuid);
+            g.rebuilding.retain(|r| r.member != old && r.member != uuid);
+            g.rebuilding.push(RebuildRecord {
+                member: uuid,
+                done: 0,
+                partial: partial[i],
+            });
+            if old != uuid && !meta.retired.contains(&old) {
+                meta.retired.push(old);
+            }
+            meta.retired.retain(|u| *u != uuid);
+            // A hot spare in a group is a spare no more.
+            meta.spares.retain(|u| *u != uuid);
         }
-        let g = meta
-            .groups
-            .iter_mut()
-            .find(|g| g.index == group)
-            .ok_or_else(|| StorageError::Invalid(format!("group {group} was deleted")))?;
-        if g.members.get(slot) != Some(&old) {
-            return Err(StorageError::Invalid(format!(
-                "member {slot} of {} changed meanwhile",
-                g.name
-            )));
-        }
-        // The lost member back in its own slot, having gone out in sync:
-        // only what the bitmap marks was missed.
-        partial = uuid == old && g.readd.contains(&uuid);
-        g.members[slot] = uuid;
-        g.failed.retain(|u| *u != old && *u != uuid);
-        g.readd.retain(|u| *u != old && *u != uuid);
-        g.rebuilding.retain(|r| r.member != old && r.member != uuid);
-        g.rebuilding.push(RebuildRecord {
-            member: uuid,
-            done: 0,
-            partial,
-        });
-        if old != uuid && !meta.retired.contains(&old) {
-            meta.retired.push(old);
-        }
-        meta.retired.retain(|u| *u != uuid);
-        // A hot spare in a group is a spare no more.
-        meta.spares.retain(|u| *u != uuid);
         Ok(())
     })?;
-    new.clear_failed();
-    members.install(slot, Arc::clone(&new), partial);
-    tracing::info!(
-        group,
-        member = slot,
-        disk = %new.path().display(),
-        partial,
-        "member replaced; rebuilding (partial: only the regions written while it was out)"
-    );
+    for ((group, slot, _, r), partial) in planned.into_iter().zip(partial) {
+        r.new.clear_failed();
+        r.layout
+            .members()
+            .install(slot, Arc::clone(&r.new), partial);
+        tracing::info!(
+            group,
+            member = slot,
+            disk = %r.new.path().display(),
+            partial,
+            "member replaced; rebuilding (partial: only the regions written while it was out)"
+        );
+    }
     shared.wake();
     Ok(())
 }

@@ -435,15 +435,14 @@ impl Unit {
     /// it may be the lost member itself, back in place, or a disk that
     /// failed before (the administrator's call).
     pub fn replace_member(&self, group: u32, slot: usize, disk: u32) -> Result<(), StorageError> {
-        maintenance::replace(
-            &self.core,
-            &self.layouts,
-            &self.maintenance,
-            group,
-            slot,
-            disk,
-            true,
-        )
+        self.replace_members(&[(group, slot, disk)])
+    }
+
+    /// Makes several replacements as [`Unit::replace_member`] does, each
+    /// `(group, slot, disk)`, all or none: if any is refused, nothing
+    /// changes (one metadata update records them all).
+    pub fn replace_members(&self, each: &[(u32, usize, u32)]) -> Result<(), StorageError> {
+        maintenance::replace_all(&self.core, &self.layouts, &self.maintenance, each, true)
     }
 
     /// Checks that [`Unit::replace_member`] with these arguments would be
