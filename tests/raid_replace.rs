@@ -164,6 +164,10 @@ fn a_failed_member_replaced_by_snmpset_is_rebuilt_and_the_data_stays() {
     for line in [
         "dvsanRaidMemberState.1.2 = INTEGER: failed(2)",
         "dvsanRaidMemberDisk.1.2 = Gauge32: 2",
+        // Failed by I/O errors: its own disk back would be rebuilt whole
+        // (64 MiB less the unit's metadata area).
+        "dvsanRaidMemberReaddSize.1.2 = Gauge32: 63 MiB",
+        "dvsanRaidMemberReaddSize.1.1 = Gauge32: 0 MiB",
         "dvsanDiskState.2 = INTEGER: failed(2)",
         // Automatic spares are off: the free disk stays free.
         "dvsanDiskState.4 = INTEGER: ok(1)",
@@ -238,6 +242,7 @@ fn a_failed_member_replaced_by_snmpset_is_rebuilt_and_the_data_stays() {
         "dvsanRaidMemberState.1.1 = INTEGER: inSync(1)",
         "dvsanRaidMemberState.1.2 = INTEGER: inSync(1)",
         "dvsanRaidMemberState.1.3 = INTEGER: inSync(1)",
+        "dvsanRaidMemberReaddSize.1.2 = Gauge32: 0 MiB",
         "dvsanDiskState.4 = INTEGER: ok(1)",
         "dvsanVolumeState.1 = INTEGER: online(1)",
     ] {

@@ -141,6 +141,14 @@ fn mib(bytes: u64) -> u32 {
     u32::try_from(bytes >> 20).unwrap_or(u32::MAX)
 }
 
+/// Bytes in MiB rounded up (a part of a MiB still to copy shows as 1);
+/// nothing known is 0.
+fn mib_up(bytes: Option<u64>) -> u32 {
+    bytes.map_or(0, |b| {
+        u32::try_from(b.div_ceil(1 << 20)).unwrap_or(u32::MAX)
+    })
+}
+
 fn entry(table: &MibObject) -> Vec<u32> {
     let mut arcs = table.arcs();
     arcs.push(1);
@@ -464,7 +472,7 @@ impl SetPlan for SparePlan {
 
 // ---------------------------------------------------------------- members
 
-const MEMBER_COLUMNS: &[u32] = &[2, 3];
+const MEMBER_COLUMNS: &[u32] = &[2, 3, 4];
 
 /// The member table's rows: (group, slot from 1) → cells.
 struct MemberRows(UnitContext);
@@ -476,6 +484,7 @@ impl MemberRows {
         let mut rows = BTreeMap::new();
         for g in &meta.groups {
             let health = unit.member_health(g.index).unwrap_or_default();
+            let readd = unit.member_readd_bytes(g.index).unwrap_or_default();
             for (slot, uuid) in g.members.iter().enumerate() {
                 let disk = meta
                     .disks
@@ -493,6 +502,7 @@ impl MemberRows {
                     Cells::from([
                         (2, Value::Gauge32(disk)),
                         (3, Value::Integer(state.as_i32())),
+                        (4, Value::Gauge32(mib_up(readd.get(slot).copied()))),
                     ]),
                 );
             }

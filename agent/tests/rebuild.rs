@@ -773,6 +773,10 @@ fn a_member_back_in_its_own_slot_gets_only_what_it_missed(level: Level, n: usize
     check_contents(&vol, &model);
     let size = vol.size();
     apply(&vol, &mut model, size - 5000, 3000, 13);
+    // What the MIB reports a re-add would copy: those regions, no more.
+    let readd = unit.member_readd_bytes(1).unwrap();
+    assert!(readd[0] > 0 && readd[0] <= 4 * (256 << 10), "{readd:?}");
+    assert!(readd[1..].iter().all(|b| *b == 0), "{readd:?}");
     unit.replace_member(1, 0, index).unwrap();
     assert_eq!(settle(&unit), GroupState::Optimal);
     check_contents(&vol, &model);
@@ -780,6 +784,7 @@ fn a_member_back_in_its_own_slot_gets_only_what_it_missed(level: Level, n: usize
     check_redundancy(&unit);
     let g = &unit.metadata().groups[0];
     assert!(g.readd.is_empty() && g.rebuilding.is_empty() && g.failed.is_empty());
+    assert!(unit.member_readd_bytes(1).unwrap().iter().all(|b| *b == 0));
     // Two regions of 256 KiB (RAID 10 and the parity levels may touch a
     // neighbour's region at most once more each).
     let rebuilt = unit.rebuilt_bytes(1).unwrap();

@@ -470,6 +470,12 @@ pub const DVSAN_RAID_MEMBER_STATE: MibObject = MibObject {
     suffix: &[1, 1, 6, 1, 3],
     kind: NodeKind::Object,
 };
+/// dvsanRaidMemberReaddSize: For a lost member: how much of its share (MiB, rounded up) writing its own disk back to dvsanRaidMemberDisk would rebuild: only what the group wrote while a member was out if it went out in sync, its whole share otherwise; 0 for a member in service.
+pub const DVSAN_RAID_MEMBER_READD_SIZE: MibObject = MibObject {
+    name: "dvsanRaidMemberReaddSize",
+    suffix: &[1, 1, 6, 1, 4],
+    kind: NodeKind::Object,
+};
 /// dvsanConformance: The `dvsanConformance` node.
 pub const DVSAN_CONFORMANCE: MibObject = MibObject {
     name: "dvsanConformance",
@@ -609,6 +615,7 @@ pub const ALL: &[MibObject] = &[
     DVSAN_RAID_MEMBER_SLOT,
     DVSAN_RAID_MEMBER_DISK,
     DVSAN_RAID_MEMBER_STATE,
+    DVSAN_RAID_MEMBER_READD_SIZE,
     DVSAN_CONFORMANCE,
     DVSAN_COMPLIANCES,
     DVSAN_COMPLIANCE,

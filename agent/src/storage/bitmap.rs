@@ -306,6 +306,17 @@ impl Bitmap {
         }
     }
 
+    /// How many regions are marked missed; `None` when the group keeps no
+    /// missed bits.
+    pub(crate) fn missed_count(&self) -> Option<usize> {
+        let mut state = self.lock();
+        self.absorb(&mut state);
+        state
+            .missed
+            .as_ref()
+            .map(|m| m.iter().filter(|b| **b).count())
+    }
+
     /// Whether member range `[lo, hi)` touches a region missed by a member
     /// out of service (every region when the group keeps no missed bits).
     pub(crate) fn is_missed(&self, lo: u64, hi: u64) -> bool {

@@ -558,6 +558,39 @@ impl Unit {
         )
     }
 
+    /// For each member slot of group `group`: bytes of its share that
+    /// writing its own disk back to the slot ([`Unit::replace_member`])
+    /// would rebuild. A lost member that went out in sync gets only the
+    /// regions the group wrote while a member was out (the bitmap's missed
+    /// regions); any other lost member its whole share; a member in
+    /// service 0.
+    pub fn member_readd_bytes(&self, group: u32) -> Option<Vec<u64>> {
+        let meta = self.core.snapshot();
+        let g = meta.groups.iter().find(|g| g.index == group)?;
+        let Ok(layout) = self.layouts.get(&self.core, g) else {
+            return Some(vec![0; g.members.len()]);
+        };
+        let members = layout.members();
+        let share = members.per_member();
+        let missed = members
+            .bitmap
+            .as_ref()
+            .and_then(|b| Some(b.region() * b.missed_count()? as u64));
+        Some(
+            (0..members.len())
+                .map(|m| {
+                    if members.in_service(m) {
+                        0
+                    } else if g.readd.contains(&members.uuid(m)) {
+                        missed.map_or(share, |b| b.min(share))
+                    } else {
+                        share
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// Reassembles a unit from its disks alone. A path that cannot be
     /// opened or holds no dvsan superblock is skipped with a warning (the
     /// caller may pass every disk it was configured with); a disk of
