@@ -822,6 +822,52 @@ fn raid6_member_back_in_its_own_slot_gets_only_what_it_missed() {
     a_member_back_in_its_own_slot_gets_only_what_it_missed(Level::Raid6, 4);
 }
 
+/// Member 0 fails during a write, which finds it out (no read did
+/// before): the write had started with every member in service, so its
+/// regions are marked missed only as it ends (or as the member's loss is
+/// taken in). The disk works again and goes back in its slot, the unit
+/// still running: it must get that write, or mirrors or parity disagree.
+fn a_member_lost_by_a_write_gets_that_write_back(level: Level, n: usize) {
+    let (_rig, unit) = Rig::new(level, n, 0, config(0, false));
+    let vol = volume(&unit);
+    let mut model = fill(&vol, 51);
+    unit.flush_all().unwrap();
+    let gone = slot_disk(&unit, 0).unwrap();
+    let index = gone.superblock().index;
+    // The region is marked in the bitmap on disk (cleared only after
+    // 100 ms without writes): the next write there stores no bitmap
+    // image, and its own member I/O is the first to find the failure.
+    apply(&vol, &mut model, 0, 4096, 52);
+    gone.fail_for_test();
+    // One write, one chunk (RAID 5: stripe 0's first, on member 0).
+    apply(&vol, &mut model, 0, 4096, 53);
+    assert_eq!(settle(&unit), GroupState::Degraded);
+    assert!(
+        unit.metadata().groups[0]
+            .readd
+            .contains(&gone.superblock().disk)
+    );
+    let readd = unit.member_readd_bytes(1).unwrap();
+    assert!(readd[0] > 0, "the write's regions were not kept: {readd:?}");
+    gone.heal_for_test();
+    unit.replace_member(1, 0, index).unwrap();
+    assert_eq!(settle(&unit), GroupState::Optimal);
+    check_contents(&vol, &model);
+    vol.flush().unwrap();
+    check_redundancy(&unit);
+    assert!(unit.rebuilt_bytes(1).unwrap() <= 4 * (256 << 10));
+}
+
+#[test]
+fn raid1_member_lost_by_a_write_gets_that_write_back() {
+    a_member_lost_by_a_write_gets_that_write_back(Level::Raid1, 2);
+}
+
+#[test]
+fn raid5_member_lost_by_a_write_gets_that_write_back() {
+    a_member_lost_by_a_write_gets_that_write_back(Level::Raid5, 3);
+}
+
 #[test]
 fn a_member_replaced_by_another_disk_is_rebuilt_whole() {
     let (_rig, unit) = Rig::new(Level::Raid1, 2, 1, config(0, false));

@@ -272,6 +272,14 @@ impl Disk {
         self.broken.store(true, Ordering::Release);
     }
 
+    /// Undoes [`Disk::fail_for_test`]: I/O works again, as on a disk whose
+    /// cable was reseated (the unit still counts it failed until it is
+    /// put back in a slot). For tests.
+    #[doc(hidden)]
+    pub fn heal_for_test(&self) {
+        self.broken.store(false, Ordering::Release);
+    }
+
     fn alive(&self, what: &str) -> Result<(), StorageError> {
         if self.broken.load(Ordering::Acquire) {
             return Err(io(&self.path, what)(std::io::Error::from_raw_os_error(EIO)));
