@@ -253,6 +253,12 @@ impl Demo {
         })
     }
 
+    /// The `i`th unit's storage (for tests that break a disk under it).
+    #[allow(dead_code)]
+    pub fn unit(&self, i: usize) -> &std::sync::Arc<dvsan_agent::storage::Unit> {
+        self.agents[i].unit()
+    }
+
     /// The station's operations (for tests that drive the console's
     /// router directly).
     #[allow(dead_code)]

@@ -31,6 +31,20 @@ enum UnitCommand {
         /// The unit's name or UUID
         unit: String,
     },
+    /// Put a disk in place of a lost (failed or missing) member of a RAID
+    /// group; the unit rebuilds it in the background (only what it missed,
+    /// for a member's own disk back in its slot).
+    ReplaceMember {
+        /// The unit's name or UUID
+        unit: String,
+        /// The RAID group's index (`dvsan unit show`)
+        group: u32,
+        /// The member's slot in the group, from 1
+        slot: u32,
+        /// The disk that takes its place (its index on the unit)
+        #[arg(long)]
+        disk: u32,
+    },
 }
 
 /// `dvsan volume …`
@@ -199,6 +213,18 @@ pub async fn run_unit(args: UnitArgs) -> anyhow::Result<()> {
             let path = format!("/units/{}", segment(&unit));
             let d: UnitDetail =
                 blocking(move || api.get(&format!("showing unit {unit}"), &path)).await?;
+            emit(json, &d, print_unit)
+        }
+        UnitCommand::ReplaceMember {
+            unit,
+            group,
+            slot,
+            disk,
+        } => {
+            let path = format!("/units/{}/groups/{group}/members/{slot}", segment(&unit));
+            let body = serde_json::json!({ "disk": disk });
+            let what = format!("replacing member {slot} of RAID group {group} on {unit}");
+            let d: UnitDetail = blocking(move || api.post(&what, &path, &body)).await?;
             emit(json, &d, print_unit)
         }
     }

@@ -5,7 +5,9 @@
 //! NBD URI the station returned; errors as JSON; a spoofed coldStart adds
 //! nothing; a unit killed without linkDown becomes unreachable by polling;
 //! a unit serving NBD over TLS only is known as such, its volumes handed
-//! out as `nbds://`, and `dvsan volume attach` reaches it over TLS.
+//! out as `nbds://`, and `dvsan volume attach` reaches it over TLS; a
+//! member lost under a volume is replaced through the API and rebuilt
+//! while qemu-io's data stays.
 
 #[path = "../snmp/tests/support/net_snmp.rs"]
 mod net_snmp;
@@ -159,18 +161,21 @@ impl Rig {
 }
 
 fn start_unit(tools: &NetSnmp, dir: &std::path::Path, name: &str, trap: &str) -> AgentProcess {
-    start_unit_with(tools, dir, name, trap, &[])
+    start_unit_with(tools, dir, name, trap, 3, &[])
 }
 
-/// A unit announcing itself to `trap`, started with `extra` flags too.
+/// A unit of `disks` 64 MiB disks announcing itself to `trap`, started
+/// with `extra` flags too.
 fn start_unit_with(
     tools: &NetSnmp,
     dir: &std::path::Path,
     name: &str,
     trap: &str,
+    disks: usize,
     extra: &[String],
 ) -> AgentProcess {
     let mut spec = AgentSpec::three_disks(&dir.join(name));
+    spec.disks = (1..=disks).map(|i| format!("disk{i}.img=64M")).collect();
     std::fs::create_dir_all(&spec.dir).unwrap();
     spec.name = name.into();
     spec.args = vec!["--station".into(), trap.into()];
@@ -739,7 +744,14 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
         "--nbd-tls-key".into(),
         pki.p("server-key.pem"),
     ];
-    let unit = start_unit_with(&tools, dir.path(), "unit-t", &trap.to_string(), &tls_flags);
+    let unit = start_unit_with(
+        &tools,
+        dir.path(),
+        "unit-t",
+        &trap.to_string(),
+        3,
+        &tls_flags,
+    );
     wait_for("the unit online", Duration::from_secs(20), || {
         unit_state(&api, "unit-t").as_deref() == Some("online")
     });
@@ -820,4 +832,188 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
     );
     stop_attach(attach);
     drop(unit);
+}
+
+/// qemu-io runs `commands` at `uri`; every pattern checks.
+fn qemu_io(uri: &str, commands: &[&str]) {
+    let mut qemu = std::process::Command::new("qemu-io");
+    qemu.args(["-f", "raw"]);
+    for c in commands {
+        qemu.args(["-c", c]);
+    }
+    qemu.arg(uri);
+    let out = run_bounded(qemu, Duration::from_secs(60));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("Pattern verification failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Group 1's entry in the API's view of `unit`.
+fn group_one(api: &Api, unit: &str) -> Value {
+    api.get(&format!("/units/{unit}"))["raid_groups"][0].clone()
+}
+
+#[test]
+fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
+    net_snmp::require_tool("qemu-io", "qemu-utils");
+    let Rig {
+        dir,
+        station,
+        trap,
+        token,
+        api,
+        tools,
+    } = Rig::start(&["--poll-interval", "1"], None);
+    let agent = start_unit_with(&tools, dir.path(), "unit-r", &trap.to_string(), 4, &[]);
+    wait_for("the unit online", Duration::from_secs(20), || {
+        unit_state(&api, "unit-r").as_deref() == Some("online")
+    });
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-r/groups",
+        Some(json!({"name": "r5", "level": "raid5", "disks": [1, 2, 3]})),
+        true,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = api.send(
+        "POST",
+        "/volumes",
+        Some(json!({"name": "vm", "size_mib": 16, "clients": ["127.0.0.1"]})),
+        true,
+    );
+    assert_eq!(status, 201, "{v}");
+    let uri = v["extents"][0]["nbd_uri"].as_str().unwrap().to_string();
+    qemu_io(&uri, &["write -P 0x5c 0 8M"]);
+
+    let replace = |slot: u32, disk: u32| {
+        api.send(
+            "POST",
+            &format!("/units/unit-r/groups/1/members/{slot}"),
+            Some(json!({ "disk": disk })),
+            true,
+        )
+    };
+    // A member in service is not replaced.
+    let (status, body) = replace(1, 4);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("in service"),
+        "{body}"
+    );
+
+    // Disk 2 is cut short under the unit; the next read finds it out and
+    // is served from parity.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("unit-r").join("disk2.img"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    qemu_io(&uri, &["read -P 0x5c 0 8M"]);
+    wait_for(
+        "the station to see group 1 degraded",
+        Duration::from_secs(30),
+        || group_one(&api, "unit-r")["state"] == "degraded",
+    );
+
+    // Refusals say why and change nothing.
+    let (status, body) = replace(7, 4);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    let (status, body) = replace(2, 9);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    let (status, body) = replace(2, 3);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let (status, body) = api.send(
+        "POST",
+        "/units/unit-r/groups/1/members/2",
+        Some(json!({ "disk": "four" })),
+        true,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(group_one(&api, "unit-r")["members"], "1,2,3");
+
+    // A bad argument: one line, exit 2.
+    let out = cli(
+        &station,
+        &token,
+        &[
+            "unit",
+            "replace-member",
+            "unit-r",
+            "1",
+            "two",
+            "--disk",
+            "4",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    // Disk 4 takes the slot, by `dvsan unit replace-member`; the unit
+    // rebuilds it behind.
+    let out = cli(
+        &station,
+        &token,
+        &[
+            "unit",
+            "replace-member",
+            "unit-r",
+            "1",
+            "2",
+            "--disk",
+            "4",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(body["raid_groups"][0]["members"], "1,4,3", "{body}");
+    // The same again: the member is in service now.
+    let out = cli(
+        &station,
+        &token,
+        &["unit", "replace-member", "unit-r", "1", "2", "--disk", "4"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("in service"), "{}", stderr(&out));
+    wait_for("the rebuild to end", Duration::from_secs(90), || {
+        group_one(&api, "unit-r")["state"] == "optimal"
+    });
+    let out = v3_run(
+        &tools,
+        "snmpget",
+        &agent,
+        &["-Oqv", "1.3.6.1.4.1.8072.9999.9999.1.1.6.1.2.1.2"],
+    );
+    assert_eq!(stdout(&out).trim(), "4", "{}", stderr(&out));
+    qemu_io(&uri, &["read -P 0x5c 0 8M", "read -P 0 8M 8M"]);
+    let events = api.get("/events?kind=member-replaced");
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk 4 in place of disk 2"),
+        "{events:?}"
+    );
 }

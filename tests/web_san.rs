@@ -233,6 +233,87 @@ async fn units_are_listed_and_groups_and_partitions_are_made_and_unmade_from_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_member_is_replaced_from_its_groups_row() {
+    let san = san().await;
+    let san3 = san.unit_uuid("san3.demo.test").await;
+    let page = format!("/units/{san3}");
+    san.post(
+        &format!("{page}/groups"),
+        &[
+            ("name", "pair"),
+            ("level", "raid1"),
+            ("disks", "1"),
+            ("disks", "2"),
+        ],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    san.settled(&page, &["<td>pair</td><td>raid1</td>"])
+        .await
+        .lacks("Replace and rebuild");
+    // Disk 1 dies; the next metadata write (a partition made) finds it
+    // out, and the station learns it right after.
+    let disk1 = san
+        .demo
+        .unit(2)
+        .disks()
+        .into_iter()
+        .find(|d| d.superblock().index == 1)
+        .unwrap();
+    disk1.fail_for_test();
+    san.post(
+        &format!("{page}/partitions"),
+        &[("name", "p"), ("raid_group", "1"), ("size", "8M")],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    san.settled(
+        &page,
+        &[
+            "<span class=\"badge degraded\">degraded</span>",
+            "<option value=\"1\">member 1 (disk #1, failed)</option>",
+            "<option value=\"3\">#3 256 MiB (ok)</option>",
+            "Replace and rebuild",
+        ],
+    )
+    .await;
+
+    // Refused, on the group's row, with the choices kept.
+    let replace = format!("{page}/groups/1/replace");
+    san.post(&replace, &[("disk", "3")])
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .has("Choose the lost member to replace.")
+        .has("<option value=\"3\" selected>");
+    san.post(&replace, &[("slot", "2"), ("disk", "3")])
+        .await
+        .expect(StatusCode::CONFLICT)
+        .has("Member 2 of RAID group pair (disk 2) is in service");
+    san.post(&replace, &[("slot", "1"), ("disk", "2")])
+        .await
+        .expect(StatusCode::CONFLICT)
+        .has("Disk 2 is in RAID group 1");
+
+    // Disk 3 takes member 1's place and is rebuilt.
+    let done = san.post(&replace, &[("slot", "1"), ("disk", "3")]).await;
+    done.expect(StatusCode::SEE_OTHER);
+    assert_eq!(done.location(), page);
+    san.settled(
+        &page,
+        &[
+            "<td>pair</td><td>raid1</td><td>—</td><td>3,2</td>",
+            "<span class=\"badge optimal\">optimal</span>",
+        ],
+    )
+    .await
+    .lacks("Replace and rebuild");
+    san.get("/events")
+        .await
+        .has("member 1 of RAID group pair: disk 3 in place of disk 1; rebuilding");
+    san.demo.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volumes_are_allocated_granted_revoked_and_deleted_after_confirmation() {
     let san = san().await;
     let inventory = san.demo.operations().inventory().clone();

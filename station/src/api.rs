@@ -4,8 +4,10 @@
 //! route once; the OpenAPI document at `/api/v1/openapi.json` is built from
 //! it, and a test checks each listed route is served.
 
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -87,6 +89,25 @@ where
     }
 }
 
+/// Path parameters whose rejection (a group number that is not one) is an
+/// [`ApiError`], as JSON like every other error.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Params(v)),
+            Err(e) => Err(ApiError::new(e.status(), "invalid", e.body_text())),
+        }
+    }
+}
+
 type ApiResult<T> = Result<T, ApiError>;
 
 /// One documented operation: method, path (OpenAPI syntax), summary, and
@@ -156,6 +177,14 @@ pub const OPERATIONS: &[Operation] = &[
         "/units/{unit}/groups/{group}",
         "Delete an empty RAID group",
         None,
+        "UnitDetail",
+        200,
+    ),
+    op(
+        Method::POST,
+        "/units/{unit}/groups/{group}/members/{slot}",
+        "Replace a lost member of a RAID group (rebuilt in the background)",
+        Some("MemberRequest"),
         "UnitDetail",
         200,
     ),
@@ -257,6 +286,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/units/{unit}/approve", post(approve))
         .route("/units/{unit}/groups", post(create_group))
         .route("/units/{unit}/groups/{group}", delete(delete_group))
+        .route(
+            "/units/{unit}/groups/{group}/members/{slot}",
+            post(replace_member),
+        )
         .route("/units/{unit}/partitions", post(create_partition))
         .route(
             "/units/{unit}/partitions/{partition}",
@@ -314,17 +347,17 @@ async fn units(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.ops.inventory().units().await?).into_response())
 }
 
-async fn unit(State(s): State<AppState>, Path(unit): Path<String>) -> ApiResult<Response> {
+async fn unit(State(s): State<AppState>, Params(unit): Params<String>) -> ApiResult<Response> {
     Ok(Json(s.ops.unit(&unit).await?).into_response())
 }
 
-async fn approve(State(s): State<AppState>, Path(unit): Path<String>) -> ApiResult<Response> {
+async fn approve(State(s): State<AppState>, Params(unit): Params<String>) -> ApiResult<Response> {
     Ok(Json(s.ops.approve_unit(&unit).await?).into_response())
 }
 
 async fn create_group(
     State(s): State<AppState>,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
     Body(req): Body<GroupRequest>,
 ) -> ApiResult<Response> {
     let detail = s.ops.create_group(&unit, req).await?;
@@ -333,14 +366,30 @@ async fn create_group(
 
 async fn delete_group(
     State(s): State<AppState>,
-    Path((unit, group)): Path<(String, u32)>,
+    Params((unit, group)): Params<(String, u32)>,
 ) -> ApiResult<Response> {
     Ok(Json(s.ops.delete_group(&unit, group).await?).into_response())
 }
 
+/// The disk to put in a lost member's slot.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct MemberRequest {
+    /// Its dvsanDiskIndex.
+    pub disk: u32,
+}
+
+async fn replace_member(
+    State(s): State<AppState>,
+    Params((unit, group, slot)): Params<(String, u32, u32)>,
+    Body(req): Body<MemberRequest>,
+) -> ApiResult<Response> {
+    let detail = s.ops.replace_member(&unit, group, slot, req.disk).await?;
+    Ok(Json(detail).into_response())
+}
+
 async fn create_partition(
     State(s): State<AppState>,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
     Body(req): Body<PartitionRequest>,
 ) -> ApiResult<Response> {
     let detail = s.ops.create_partition(&unit, req).await?;
@@ -356,7 +405,7 @@ pub struct GrowRequest {
 
 async fn grow_partition(
     State(s): State<AppState>,
-    Path((unit, partition)): Path<(String, u32)>,
+    Params((unit, partition)): Params<(String, u32)>,
     Body(req): Body<GrowRequest>,
 ) -> ApiResult<Response> {
     Ok(Json(s.ops.grow_partition(&unit, partition, req.size_mib).await?).into_response())
@@ -364,7 +413,7 @@ async fn grow_partition(
 
 async fn delete_partition(
     State(s): State<AppState>,
-    Path((unit, partition)): Path<(String, u32)>,
+    Params((unit, partition)): Params<(String, u32)>,
 ) -> ApiResult<Response> {
     Ok(Json(s.ops.delete_partition(&unit, partition).await?).into_response())
 }
@@ -381,11 +430,14 @@ async fn create_volume(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-async fn volume(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+async fn volume(State(s): State<AppState>, Params(name): Params<String>) -> ApiResult<Response> {
     Ok(Json(s.ops.volume(&name).await?).into_response())
 }
 
-async fn delete_volume(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+async fn delete_volume(
+    State(s): State<AppState>,
+    Params(name): Params<String>,
+) -> ApiResult<Response> {
     s.ops.delete_volume(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -399,7 +451,7 @@ pub struct GrantRequest {
 
 async fn grant(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
     Body(req): Body<GrantRequest>,
 ) -> ApiResult<Response> {
     Ok(Json(s.ops.grant(&name, &req.client).await?).into_response())
@@ -407,7 +459,7 @@ async fn grant(
 
 async fn revoke(
     State(s): State<AppState>,
-    Path((name, client)): Path<(String, String)>,
+    Params((name, client)): Params<(String, String)>,
 ) -> ApiResult<Response> {
     Ok(Json(s.ops.revoke(&name, &client).await?).into_response())
 }
@@ -442,7 +494,7 @@ pub fn openapi_document() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
             .map(|p| {
-                let ty = if p == "group" || p == "partition" {
+                let ty = if matches!(p, "group" | "partition" | "slot") {
                     "integer"
                 } else {
                     "string"
@@ -523,6 +575,7 @@ pub fn openapi_document() -> Value {
                     "disks": {"type": "array", "items": int}}},
                 "PartitionRequest": {"type": "object", "required": ["name", "raid_group", "size_mib"], "properties": {"name": string, "raid_group": int, "size_mib": int}},
                 "GrowRequest": {"type": "object", "required": ["size_mib"], "properties": {"size_mib": int}},
+                "MemberRequest": {"type": "object", "required": ["disk"], "properties": {"disk": int}},
                 "Placement": {"type": "object", "properties": {"unit": string, "domain": string, "level": string}},
                 "VolumeRequest": {"type": "object", "required": ["name", "size_mib"], "properties": {
                     "name": string, "size_mib": int,

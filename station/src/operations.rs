@@ -787,6 +787,97 @@ impl Operations {
         self.unit(&u.uuid).await
     }
 
+    /// Puts disk `disk` in member slot `slot` (from 1) of RAID group
+    /// `group` in place of a lost (failed or missing) member: a free disk,
+    /// a hot spare, or the member's own disk once it works again (then
+    /// rebuilt only where it missed writes, if it went out in sync). The
+    /// unit rebuilds the member in the background.
+    pub async fn replace_member(
+        &self,
+        unit: &str,
+        group: u32,
+        slot: u32,
+        disk: u32,
+    ) -> Result<UnitDetail, OpError> {
+        let _one_at_a_time = self.changes.lock().await;
+        let (u, addr) = self.online_unit(unit).await?;
+        let groups = self.inventory.groups_of(&u.uuid).await?;
+        let Some(g) = groups.iter().find(|g| g.group_index == i64::from(group)) else {
+            return Err(OpError::NotFound(format!(
+                "unit {} has no RAID group {group}",
+                u.name
+            )));
+        };
+        if matches!(g.level.as_str(), "linear" | "raid0") {
+            return Err(OpError::Conflict(format!(
+                "RAID group {} ({}) has no redundancy to rebuild a member from",
+                g.name, g.level
+            )));
+        }
+        let members: Vec<i64> = g
+            .members
+            .split(',')
+            .filter_map(|m| m.trim().parse().ok())
+            .collect();
+        let Some(&current) = usize::try_from(slot)
+            .ok()
+            .and_then(|s| s.checked_sub(1))
+            .and_then(|s| members.get(s))
+        else {
+            return Err(OpError::Invalid(format!(
+                "RAID group {} has {} members; there is no member {slot}",
+                g.name,
+                members.len()
+            )));
+        };
+        let disks = self.inventory.disks_of(&u.uuid).await?;
+        let state_of = |index: i64| {
+            disks
+                .iter()
+                .find(|d| d.disk_index == index)
+                .map(|d| d.state.as_str())
+        };
+        if !matches!(state_of(current), None | Some("failed" | "missing")) {
+            return Err(OpError::Conflict(format!(
+                "member {slot} of RAID group {} (disk {current}) is in service; only a failed or missing member can be replaced",
+                g.name
+            )));
+        }
+        match disks.iter().find(|d| d.disk_index == i64::from(disk)) {
+            None => {
+                return Err(OpError::NotFound(format!(
+                    "unit {} has no disk {disk}",
+                    u.name
+                )));
+            }
+            Some(d) if d.state == "missing" => {
+                return Err(OpError::Conflict(format!("disk {disk} is missing")));
+            }
+            Some(d) if d.raid_group != 0 && d.disk_index != current => {
+                return Err(OpError::Conflict(format!(
+                    "disk {disk} is in RAID group {}",
+                    d.raid_group
+                )));
+            }
+            Some(_) => {}
+        }
+        self.control.replace_member(addr, group, slot, disk).await?;
+        self.relearn(&u.snmp_address).await;
+        let msg = if i64::from(disk) == current {
+            format!(
+                "member {slot} of RAID group {}: disk {disk} back in its slot; rebuilding what it missed",
+                g.name
+            )
+        } else {
+            format!(
+                "member {slot} of RAID group {}: disk {disk} in place of disk {current}; rebuilding",
+                g.name
+            )
+        };
+        self.event(Some(&u.uuid), "member-replaced", &msg).await;
+        self.unit(&u.uuid).await
+    }
+
     /// Carves a partition from a RAID group by hand (not a station volume).
     pub async fn create_partition(
         &self,

@@ -248,6 +248,24 @@ impl UnitControl {
         Ok(index)
     }
 
+    /// Puts disk `disk` in member slot `slot` (from 1) of RAID group
+    /// `group`, in place of a lost member (dvsanRaidMemberDisk); the unit
+    /// records it at once and rebuilds the member in the background.
+    pub async fn replace_member(
+        &self,
+        peer: SocketAddr,
+        group: u32,
+        slot: u32,
+        disk: u32,
+    ) -> Result<(), ControlError> {
+        let what = format!("replacing member {slot} of RAID group {group} with disk {disk}");
+        let binding = VarBind::new(
+            mib::DVSAN_RAID_MEMBER_DISK.instance(&[group, slot]),
+            Value::Gauge32(disk),
+        );
+        self.set_one(peer, &what, binding).await
+    }
+
     /// Deletes RAID group `index` (the unit refuses while it holds
     /// partitions).
     pub async fn destroy_group(&self, peer: SocketAddr, index: u32) -> Result<(), ControlError> {

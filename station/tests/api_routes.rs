@@ -74,6 +74,7 @@ fn concrete(path: &str) -> String {
     path.replace("{unit}", "nosuchunit")
         .replace("{group}", "1")
         .replace("{partition}", "1")
+        .replace("{slot}", "1")
         .replace("{volume}", "nosuchvolume")
         .replace("{client}", "10.0.0.0%2F8")
 }
@@ -112,6 +113,18 @@ async fn every_documented_operation_is_served_and_guarded() {
             );
         }
     }
+    // A path parameter that is not a number: a JSON error too.
+    let (status, v) = call(
+        &app,
+        "DELETE",
+        "/api/v1/units/nosuchunit/groups/first",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "invalid", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("first"), "{v}");
     let (status, v) = call(&app, "GET", "/api/v1/nothing-here", Some(&token), "").await;
     assert_eq!(
         (status, v["code"].as_str()),

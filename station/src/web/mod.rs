@@ -47,6 +47,10 @@ pub fn router() -> Router<AppState> {
             "/units/{unit}/groups/{group}/delete",
             post(units::delete_group),
         )
+        .route(
+            "/units/{unit}/groups/{group}/replace",
+            post(units::replace_member),
+        )
         .route("/units/{unit}/partitions", post(units::create_partition))
         .route(
             "/units/{unit}/partitions/{index}/grow",

@@ -1,6 +1,7 @@
 //! The units: the list, and each unit's page with its disks, RAID groups
 //! and partitions, and the forms that change them (create or delete a
-//! group, create, grow or delete a partition, approve a pending unit).
+//! group, replace a lost member, create, grow or delete a partition,
+//! approve a pending unit).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -130,6 +131,12 @@ pub struct GroupView {
     used_pct: i64,
     /// No partition in it: it may be deleted.
     empty: bool,
+    /// Its lost (failed or missing) members, by slot from 1, when it has
+    /// the redundancy to rebuild them: the replace form's first choice.
+    lost: Vec<Choice>,
+    /// Disks that may take a lost member's place: free and spare disks,
+    /// and the lost members' own disks where present.
+    candidates: Vec<Choice>,
 }
 
 /// A partition on a unit's page.
@@ -251,6 +258,8 @@ struct Kept {
     part_group: String,
     part_size: String,
     grow_value: String,
+    member_slot: String,
+    member_disk: String,
 }
 
 fn unit_page(
@@ -282,10 +291,54 @@ fn unit_page(
             checked: kept.group_disks.contains(&k.disk_index),
         })
         .collect();
+    let state_of = |index: i64| {
+        d.disks
+            .iter()
+            .find(|k| k.disk_index == index)
+            .map(|k| k.state.as_str())
+    };
     let groups = d
         .raid_groups
         .iter()
-        .map(|g| GroupView {
+        .map(|g| {
+            let redundant = !matches!(g.level.as_str(), "linear" | "raid0");
+            let lost: Vec<(usize, i64)> = g
+                .members
+                .split(',')
+                .filter_map(|m| m.trim().parse::<i64>().ok())
+                .enumerate()
+                .filter(|(_, disk)| matches!(state_of(*disk), None | Some("failed" | "missing")))
+                .map(|(i, disk)| (i + 1, disk))
+                .filter(|_| redundant)
+                .collect();
+            let candidates = d
+                .disks
+                .iter()
+                .filter(|k| {
+                    (k.raid_group == 0 && matches!(k.state.as_str(), "ok" | "spare"))
+                        || (k.state != "missing"
+                            && lost.iter().any(|(_, disk)| *disk == k.disk_index))
+                })
+                .map(|k| Choice {
+                    value: k.disk_index.to_string(),
+                    label: format!("#{} {} ({})", k.disk_index, mib(k.size_mib), k.state),
+                    selected: kept.member_disk == k.disk_index.to_string(),
+                })
+                .collect();
+            let lost = lost
+                .iter()
+                .map(|(slot, disk)| Choice {
+                    value: slot.to_string(),
+                    label: format!(
+                        "member {slot} (disk #{disk}, {})",
+                        state_of(*disk).unwrap_or("missing")
+                    ),
+                    selected: kept.member_slot == slot.to_string(),
+                })
+                .collect();
+            (g, lost, candidates)
+        })
+        .map(|(g, lost, candidates)| GroupView {
             index: g.group_index,
             name: g.name.clone(),
             level: g.level.clone(),
@@ -301,6 +354,8 @@ fn unit_page(
             free: mib(g.free_mib),
             used_pct: percent(g.capacity_mib - g.free_mib, g.capacity_mib),
             empty: !d.partitions.iter().any(|p| p.raid_group == g.group_index),
+            lost,
+            candidates,
         })
         .collect();
     let partitions = d
@@ -490,6 +545,40 @@ pub async fn delete_group(
     let result = state.ops.delete_group(&unit, group).await;
     let at = FormAt::Group(i64::from(group));
     answer(&state, &user, &unit, result, at, Kept::default()).await
+}
+
+/// The replace-member form.
+#[derive(Debug, Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    slot: String,
+    #[serde(default)]
+    disk: String,
+}
+
+/// POST /units/{unit}/groups/{group}/replace: slot, disk.
+pub async fn replace_member(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    Path((unit, group)): Path<(String, u32)>,
+    CsrfForm(form): CsrfForm<MemberForm>,
+) -> Result<Response, WebError> {
+    let kept = Kept {
+        member_slot: form.slot.clone(),
+        member_disk: form.disk.clone(),
+        ..Kept::default()
+    };
+    let at = FormAt::Group(i64::from(group));
+    let Ok(slot) = form.slot.trim().parse::<u32>() else {
+        let message = "Choose the lost member to replace.".to_owned();
+        return refuse(&state, &user, &unit, at, kept, message).await;
+    };
+    let Ok(disk) = form.disk.trim().parse::<u32>() else {
+        let message = "Choose the disk that takes the member's place.".to_owned();
+        return refuse(&state, &user, &unit, at, kept, message).await;
+    };
+    let result = state.ops.replace_member(&unit, group, slot, disk).await;
+    answer(&state, &user, &unit, result, at, kept).await
 }
 
 /// The new-partition form.
