@@ -351,6 +351,16 @@ impl Operations {
     }
 
     /// Polls a unit again after a change, so the inventory shows it.
+    /// RAID group `group` of unit `u`, as the inventory has it.
+    async fn group_of(&self, u: &UnitRow, group: u32) -> Result<GroupRecord, OpError> {
+        self.inventory
+            .groups_of(&u.uuid)
+            .await?
+            .into_iter()
+            .find(|g| g.group_index == i64::from(group))
+            .ok_or_else(|| OpError::NotFound(format!("unit {} has no RAID group {group}", u.name)))
+    }
+
     async fn relearn(&self, endpoint: &str) {
         if let Err(e) = self.learner.learn_endpoint(endpoint).await {
             tracing::warn!(%endpoint, error = %e, "unit not polled after a change; the next poll will");
@@ -762,13 +772,7 @@ impl Operations {
     pub async fn delete_group(&self, unit: &str, group: u32) -> Result<UnitDetail, OpError> {
         let _one_at_a_time = self.changes.lock().await;
         let (u, addr) = self.online_unit(unit).await?;
-        let groups = self.inventory.groups_of(&u.uuid).await?;
-        let Some(g) = groups.iter().find(|g| g.group_index == i64::from(group)) else {
-            return Err(OpError::NotFound(format!(
-                "unit {} has no RAID group {group}",
-                u.name
-            )));
-        };
+        let g = self.group_of(&u, group).await?;
         let parts = self.inventory.volumes_of(&u.uuid).await?;
         let held = parts
             .iter()
@@ -801,13 +805,7 @@ impl Operations {
     ) -> Result<UnitDetail, OpError> {
         let _one_at_a_time = self.changes.lock().await;
         let (u, addr) = self.online_unit(unit).await?;
-        let groups = self.inventory.groups_of(&u.uuid).await?;
-        let Some(g) = groups.iter().find(|g| g.group_index == i64::from(group)) else {
-            return Err(OpError::NotFound(format!(
-                "unit {} has no RAID group {group}",
-                u.name
-            )));
-        };
+        let g = self.group_of(&u, group).await?;
         if matches!(g.level.as_str(), "linear" | "raid0") {
             return Err(OpError::Conflict(format!(
                 "RAID group {} ({}) has no redundancy to rebuild a member from",
@@ -893,16 +891,7 @@ impl Operations {
         }
         let _one_at_a_time = self.changes.lock().await;
         let (u, addr) = self.online_unit(unit).await?;
-        let groups = self.inventory.groups_of(&u.uuid).await?;
-        let Some(g) = groups
-            .iter()
-            .find(|g| g.group_index == i64::from(req.raid_group))
-        else {
-            return Err(OpError::NotFound(format!(
-                "unit {} has no RAID group {}",
-                u.name, req.raid_group
-            )));
-        };
+        let g = self.group_of(&u, req.raid_group).await?;
         if (g.free_mib.max(0) as u64) < req.size_mib {
             return Err(OpError::NoSpace(format!(
                 "RAID group {} has {} MiB free; {} MiB asked",
