@@ -87,7 +87,7 @@ pub struct AgentArgs {
     pub auto_spare: Option<String>,
     /// Offer TLS on the NBD server with this certificate chain (PEM, the
     /// unit's certificate first); clients then must use TLS unless
-    /// --nbd-tls-optional
+    /// --nbd-tls-optional. SIGHUP reads the TLS files again
     #[arg(long, value_name = "FILE")]
     pub nbd_tls_cert: Option<PathBuf>,
     /// The private key of --nbd-tls-cert (PEM)
@@ -389,12 +389,17 @@ impl Resolved {
     }
 }
 
-/// Runs the unit until SIGINT or SIGTERM.
+/// Runs the unit until SIGINT or SIGTERM; SIGHUP reads the NBD TLS
+/// certificate, key and client CA files again.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?.settings().await?;
+    let tls = settings.nbd_tls.clone();
     let agent = RunningAgent::start(settings)
         .await
         .context("starting the unit")?;
+    if let Some(policy) = tls {
+        reload_tls_on_hangup(policy)?;
+    }
     tracing::info!(
         snmp = %agent.snmp_addr(),
         nbd = %agent.nbd_addr(),
@@ -405,6 +410,28 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     crate::shutdown_signal().await;
     tracing::info!("shutting down");
     agent.shutdown().await;
+    Ok(())
+}
+
+/// At every SIGHUP, reads `policy`'s files again: new NBD connections
+/// get the renewed certificate (or client CA); files that cannot be used
+/// are logged and the previous ones stay in use.
+fn reload_tls_on_hangup(policy: Arc<dvsan_nbd::TlsPolicy>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let policy = policy.clone();
+            match tokio::task::spawn_blocking(move || policy.reload()).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP: NBD TLS certificate and key read again"),
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    "SIGHUP: NBD TLS files not usable; the previous ones stay in use"
+                ),
+                Err(e) => tracing::warn!(error = %e, "SIGHUP: the TLS reload task failed"),
+            }
+        }
+    });
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! `dvsan agent` with TLS on its NBD server, read and written by libnbd's
 //! and qemu's clients over TLS: a client in the clear is refused, one that
 //! trusts the unit's certificate reads and writes its volume; TLS files
-//! that cannot be used stop the agent at start with one line naming them.
+//! that cannot be used stop the agent at start with one line naming them;
+//! SIGHUP reads renewed files, and keeps the old ones if the new cannot
+//! be used.
 
 #[path = "../snmp/tests/support/net_snmp.rs"]
 mod net_snmp;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use net_snmp::{NetSnmp, V3_AUTH, V3_PRIV, require_tool, stderr, stdout};
 use pki::Pki;
 use support::agent_process::{
-    AgentProcess, AgentSpec, dvsan, make_group, make_volume, open_to_loopback,
+    AgentProcess, AgentSpec, dvsan, make_group, make_volume, open_to_loopback, wait_until,
 };
 
 fn run(cmd: &str, args: &[&str]) -> std::process::Output {
@@ -140,4 +142,73 @@ fn tls_files_that_cannot_be_used_stop_the_agent_with_one_line() {
         assert_eq!(lines.len(), 1, "{extra:?}: {err}");
         assert!(lines[0].contains(key), "{extra:?}: {err}");
     }
+}
+
+#[test]
+fn sighup_reads_a_renewed_certificate_and_keeps_the_old_one_if_the_new_is_unusable() {
+    require_tool("nbdinfo", "libnbd-bin");
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let tools = NetSnmp::new();
+    // The unit's own copies, as an admin's renewal job would replace them.
+    let cert = dir.path().join("nbd-cert.pem");
+    let key = dir.path().join("nbd-key.pem");
+    std::fs::copy(pki.path("server-cert.pem"), &cert).unwrap();
+    std::fs::copy(pki.path("server-key.pem"), &key).unwrap();
+    let mut spec = AgentSpec::three_disks(dir.path());
+    spec.args = vec![
+        "--nbd-tls-cert".into(),
+        cert.to_str().unwrap().into(),
+        "--nbd-tls-key".into(),
+        key.to_str().unwrap().into(),
+    ];
+    let agent = AgentProcess::start(spec, &tools);
+    make_group(&tools, &agent, 1);
+    make_volume(&tools, &agent, 1, "vol1", 16);
+    open_to_loopback(&tools, &agent, 1);
+    let trusting = |ca: &str| {
+        let creds = pki.client_dir(&format!("trusts-{ca}"), ca, false);
+        let uri = format!(
+            "nbds://127.0.0.1:{}/vol1?tls-certificates={creds}",
+            agent.nbd_port
+        );
+        run("nbdinfo", &["--size", &uri]).status.success()
+    };
+    let hangup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", &agent.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    assert!(trusting("ca"));
+    assert!(!trusting("other-ca"));
+
+    // Renewed by another CA: after SIGHUP new connections get it.
+    pki.make_server("other-ca", "renewed");
+    std::fs::copy(pki.path("renewed-cert.pem"), &cert).unwrap();
+    std::fs::copy(pki.path("renewed-key.pem"), &key).unwrap();
+    assert!(trusting("ca"), "renewed before SIGHUP");
+    hangup();
+    wait_until(
+        "the renewed certificate served",
+        Duration::from_secs(20),
+        || trusting("other-ca"),
+    );
+    assert!(!trusting("ca"));
+    assert!(
+        agent
+            .log_text()
+            .contains("NBD TLS certificate and key read again")
+    );
+
+    // A key that does not go with the certificate: logged, the renewed
+    // pair stays in use, and the unit serves on.
+    std::fs::copy(pki.path("client-key.pem"), &key).unwrap();
+    hangup();
+    wait_until("the unusable files logged", Duration::from_secs(20), || {
+        agent.log_text().contains("the previous ones stay in use")
+    });
+    assert!(trusting("other-ca"));
+    assert!(!trusting("ca"));
 }

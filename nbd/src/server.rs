@@ -84,7 +84,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         warn!(%peer, "bytes sent before NBD_OPT_STARTTLS was acknowledged; closing");
         return Ok(None);
     }
-    let stream = match policy.acceptor.accept(tls::buffered(stream)).await {
+    let stream = match policy.acceptor().accept(tls::buffered(stream)).await {
         Ok(stream) => stream,
         Err(e) => {
             warn!(%peer, error = %e, "TLS handshake failed; closing");

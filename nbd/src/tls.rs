@@ -16,11 +16,14 @@
 //! is an error, never a quiet fall back to the clear.
 //!
 //! Certificates and keys are read from PEM files, as qemu's and libnbd's
-//! `tls-creds-x509` directories hold them.
+//! `tls-creds-x509` directories hold them. A server reads its files again
+//! on [`TlsPolicy::reload`] (a renewed certificate, a new client CA):
+//! connections from then on use the new ones, connections up keep theirs,
+//! and files that cannot be used leave the old configuration in place.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -67,18 +70,26 @@ pub enum TlsMode {
 }
 
 /// The server's TLS identity and rules.
-#[derive(Clone)]
 pub struct TlsPolicy {
-    pub(crate) acceptor: TlsAcceptor,
+    /// The configuration new connections get; replaced whole by a reload.
+    config: RwLock<Arc<rustls::ServerConfig>>,
+    files: PemFiles,
     pub(crate) mode: TlsMode,
-    client_certs: bool,
+}
+
+/// Where a server's TLS configuration is read from.
+#[derive(Debug, Clone)]
+struct PemFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for TlsPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsPolicy")
             .field("mode", &self.mode)
-            .field("client_certs", &self.client_certs)
+            .field("files", &self.files)
             .finish_non_exhaustive()
     }
 }
@@ -102,25 +113,17 @@ fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
-impl TlsPolicy {
-    /// A policy serving the certificate chain in `cert` (PEM, the server's
-    /// own certificate first) with the private key in `key` (PEM: PKCS#8,
-    /// PKCS#1 or SEC1). With `client_ca` (PEM), clients must present a
-    /// certificate signed by one of its certificates.
-    pub fn from_pem_files(
-        cert: &Path,
-        key: &Path,
-        client_ca: Option<&Path>,
-        mode: TlsMode,
-    ) -> Result<Self, TlsError> {
-        let chain = certificates("certificate", cert)?;
-        let key =
-            PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("private key", key, e))?;
+impl PemFiles {
+    /// A server configuration from the files as they are now.
+    fn load(&self) -> Result<rustls::ServerConfig, TlsError> {
+        let chain = certificates("certificate", &self.cert)?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| pem_error("private key", &self.key, e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?;
-        let builder = match client_ca {
+        let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(path) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -136,14 +139,54 @@ impl TlsPolicy {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let config = builder
+        builder
             .with_single_cert(chain, key)
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .map_err(|e| TlsError::Config(e.to_string()))
+    }
+}
+
+impl TlsPolicy {
+    /// A policy serving the certificate chain in `cert` (PEM, the server's
+    /// own certificate first) with the private key in `key` (PEM: PKCS#8,
+    /// PKCS#1 or SEC1). With `client_ca` (PEM), clients must present a
+    /// certificate signed by one of its certificates.
+    pub fn from_pem_files(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+        mode: TlsMode,
+    ) -> Result<Self, TlsError> {
+        let files = PemFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            client_ca: client_ca.map(Path::to_path_buf),
+        };
+        let config = files.load()?;
         Ok(TlsPolicy {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: RwLock::new(Arc::new(config)),
+            files,
             mode,
-            client_certs: client_ca.is_some(),
         })
+    }
+
+    /// Reads the certificate, key and client CA files again; connections
+    /// from now on use them. On an error nothing changes (the files as
+    /// they were at the last successful load stay in use). Blocking file
+    /// reads: call it off the async reactor.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = Arc::new(self.files.load()?);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    }
+
+    /// The acceptor for a new connection, with the current configuration.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(
+            self.config
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
     }
 
     /// Whether clients must use TLS.

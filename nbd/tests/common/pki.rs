@@ -69,6 +69,12 @@ impl Pki {
         ]);
     }
 
+    /// A server certificate `name-cert.pem` (key `name-key.pem`) for
+    /// 127.0.0.1 and localhost, signed by `ca`.
+    pub fn make_server(&self, ca: &str, name: &str) {
+        self.make_leaf(ca, name, "IP:127.0.0.1,DNS:localhost", "serverAuth");
+    }
+
     fn make_leaf(&self, ca: &str, name: &str, san: &str, usage: &str) {
         let ext = self.path(&format!("{name}.ext"));
         std::fs::write(
