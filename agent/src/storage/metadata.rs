@@ -179,6 +179,63 @@ fn decode_slot(buf: &[u8]) -> Option<Metadata> {
     (meta.generation == generation).then_some(meta)
 }
 
+/// Checks what the layouts and volumes take for granted of metadata read
+/// from the disks (written by this unit, but a checksum does not prove
+/// sense): group indexes unique and no group larger than all the unit's
+/// disks together; every volume in an existing group, within its
+/// capacity and overlapping no other, volume indexes and names unique.
+/// A group whose members or geometry make no layout is refused later, on
+/// its own, when its layout is built (the group then serves nothing).
+pub(crate) fn check(meta: &Metadata) -> Result<(), StorageError> {
+    let bad = |why: String| StorageError::Corrupt(format!("metadata: {why}"));
+    let total = meta
+        .disks
+        .iter()
+        .try_fold(0u64, |sum, d| sum.checked_add(d.size))
+        .ok_or_else(|| bad("disk sizes overflow".into()))?;
+    for (i, g) in meta.groups.iter().enumerate() {
+        if meta.groups[..i].iter().any(|o| o.index == g.index) {
+            return Err(bad(format!("two groups numbered {}", g.index)));
+        }
+        if g.capacity > total {
+            return Err(bad(format!(
+                "group {} ({}) claims {} bytes, more than the unit's disks hold ({total})",
+                g.index, g.name, g.capacity
+            )));
+        }
+    }
+    for (i, v) in meta.volumes.iter().enumerate() {
+        let Some(g) = meta.groups.iter().find(|g| g.index == v.group) else {
+            return Err(bad(format!(
+                "volume {} is in group {}, which does not exist",
+                v.name, v.group
+            )));
+        };
+        let end = v
+            .offset
+            .checked_add(v.size)
+            .filter(|end| *end <= g.capacity);
+        let Some(end) = end else {
+            return Err(bad(format!(
+                "volume {} ({} bytes at {}) lies past the end of group {} ({} bytes)",
+                v.name, v.size, v.offset, g.name, g.capacity
+            )));
+        };
+        for o in &meta.volumes[..i] {
+            if o.index == v.index || o.name == v.name {
+                return Err(bad(format!(
+                    "volumes {} and {} share an index or name",
+                    o.name, v.name
+                )));
+            }
+            if o.group == v.group && o.offset < end && v.offset < o.offset.saturating_add(o.size) {
+                return Err(bad(format!("volumes {} and {} overlap", o.name, v.name)));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn encode_slot(meta: &Metadata) -> Result<Vec<u8>, StorageError> {
     let payload = serde_json::to_vec(meta)
         .map_err(|e| StorageError::Invalid(format!("encoding metadata: {e}")))?;

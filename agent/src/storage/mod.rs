@@ -648,6 +648,7 @@ impl Unit {
             meta.disks = disks.iter().map(|d| record_of(d)).collect();
             meta.disks.sort_by_key(|d| d.index);
         }
+        metadata::check(&meta)?;
         // Members the metadata says failed have stale data, and disks
         // that failed and were replaced are no spares: keep them out.
         for u in meta
@@ -952,7 +953,7 @@ impl Unit {
             .filter(|v| v.group == group)
             .map(|v| v.size)
             .sum();
-        Some(g.capacity - used)
+        Some(g.capacity.saturating_sub(used))
     }
 
     /// Creates a volume of `size` bytes (rounded up to the alignment) in
