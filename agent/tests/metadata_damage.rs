@@ -242,7 +242,9 @@ fn a_volume_past_its_groups_end_stops_assembly_with_a_message() {
         metadata::write_all(&refs, &meta, 1 - slot).unwrap();
     }
     let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
-    let e = Unit::open_with(&refs, config()).err().expect("assembled");
+    let Err(e) = Unit::open_with(&refs, config()) else {
+        panic!("a unit with a volume past its group's end was assembled");
+    };
     let text = e.to_string();
     assert!(
         text.contains("volume v") && text.contains("lies past the end of group g"),
