@@ -254,6 +254,12 @@ async fn every_page_renders_for_a_viewer_without_forms_and_accounts_are_for_admi
     root.get(&app, "/volumes/no-such-volume")
         .await
         .expect(StatusCode::NOT_FOUND);
+    // A group number that is not one: the console's 404 page too.
+    root.post(&app, "/units/no-such-unit/groups/first/delete", &[])
+        .await
+        .expect(StatusCode::NOT_FOUND)
+        .has("No such page")
+        .has("<!DOCTYPE html>");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! REST API's bearer tokens (create, shown once; revoke).
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::web::display::time;
 use crate::web::events::Choice;
 use crate::web::layout::Layout;
 use crate::web::units::EmptyForm;
-use crate::web::{WebError, render, see_other, sentence};
+use crate::web::{Params, WebError, render, see_other, sentence};
 
 /// A user as listed.
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ pub async fn add_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     let inventory = state.ops.inventory();
@@ -259,7 +259,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     if state.ops.inventory().revoke_token(&id).await? {

@@ -153,6 +153,31 @@ struct ErrorPage {
     message: String,
 }
 
+/// Path parameters; one that does not parse (a group number that is not
+/// a number) is a page that does not exist, shown as the console's 404.
+pub struct Params<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Params(v)),
+            Err(e) => Err(WebError::NotFound(format!(
+                "No such page: {}.",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, heading, message) = match self {

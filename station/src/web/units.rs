@@ -4,7 +4,7 @@
 //! approve a pending unit).
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use crate::web::csrf::CsrfForm;
 use crate::web::display::{domain_of, mib, parse_size_mib, percent, time};
 use crate::web::events::Choice;
 use crate::web::layout::Layout;
-use crate::web::{WebError, form_message, form_status, render, see_other};
+use crate::web::{Params, WebError, form_message, form_status, render, see_other};
 
 /// The RAID levels a group can have: (value, label).
 pub const LEVELS: &[(&str, &str)] = &[
@@ -422,7 +422,7 @@ fn unit_page(
 pub async fn page(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
 ) -> Result<Response, WebError> {
     let detail = state.ops.unit(&unit).await?;
     Ok(render(
@@ -475,7 +475,7 @@ pub struct EmptyForm {}
 pub async fn approve(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     let result = state.ops.approve_unit(&unit).await;
@@ -486,7 +486,7 @@ pub async fn approve(
 pub async fn create_group(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let field = |k: &str| {
@@ -539,7 +539,7 @@ pub async fn create_group(
 pub async fn delete_group(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path((unit, group)): Path<(String, u32)>,
+    Params((unit, group)): Params<(String, u32)>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     let result = state.ops.delete_group(&unit, group).await;
@@ -560,7 +560,7 @@ pub struct MemberForm {
 pub async fn replace_member(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path((unit, group)): Path<(String, u32)>,
+    Params((unit, group)): Params<(String, u32)>,
     CsrfForm(form): CsrfForm<MemberForm>,
 ) -> Result<Response, WebError> {
     let kept = Kept {
@@ -596,7 +596,7 @@ pub struct PartitionForm {
 pub async fn create_partition(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(unit): Path<String>,
+    Params(unit): Params<String>,
     CsrfForm(form): CsrfForm<PartitionForm>,
 ) -> Result<Response, WebError> {
     let kept = Kept {
@@ -635,7 +635,7 @@ pub struct GrowForm {
 pub async fn grow_partition(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path((unit, index)): Path<(String, u32)>,
+    Params((unit, index)): Params<(String, u32)>,
     CsrfForm(form): CsrfForm<GrowForm>,
 ) -> Result<Response, WebError> {
     let at = FormAt::Partition(i64::from(index));
@@ -655,7 +655,7 @@ pub async fn grow_partition(
 pub async fn delete_partition(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path((unit, index)): Path<(String, u32)>,
+    Params((unit, index)): Params<(String, u32)>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     let result = state.ops.delete_partition(&unit, index).await;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::web::display::{mib, parse_size_mib, time};
 use crate::web::events::Choice;
 use crate::web::layout::Layout;
 use crate::web::units::LEVELS;
-use crate::web::{WebError, form_message, form_status, render, see_other};
+use crate::web::{Params, WebError, form_message, form_status, render, see_other};
 
 /// A volume as listed.
 #[derive(Debug, Clone)]
@@ -270,7 +270,7 @@ pub async fn page(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
 ) -> Result<Response, WebError> {
     let v = state.ops.volume(&name).await?;
     Ok(render(
@@ -324,7 +324,7 @@ pub async fn grant(
     State(state): State<AppState>,
     Admin(user): Admin,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
     CsrfForm(form): CsrfForm<ClientForm>,
 ) -> Result<Response, WebError> {
     change_client(&state, &user, &headers, &name, form.client, true).await
@@ -335,7 +335,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Admin(user): Admin,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
     CsrfForm(form): CsrfForm<ClientForm>,
 ) -> Result<Response, WebError> {
     change_client(&state, &user, &headers, &name, form.client, false).await
@@ -370,7 +370,7 @@ fn confirm_page(user: &CurrentUser, v: &VolumeView, error: Option<String>) -> Co
 pub async fn confirm_delete(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
 ) -> Result<Response, WebError> {
     let v = state.ops.volume(&name).await?;
     Ok(render(StatusCode::OK, &confirm_page(&user, &v, None)))
@@ -387,7 +387,7 @@ pub struct DeleteForm {
 pub async fn delete(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Path(name): Path<String>,
+    Params(name): Params<String>,
     CsrfForm(form): CsrfForm<DeleteForm>,
 ) -> Result<Response, WebError> {
     let v = state.ops.volume(&name).await?;
