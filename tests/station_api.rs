@@ -922,6 +922,18 @@ fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
         Duration::from_secs(30),
         || group_one(&api, "unit-r")["state"] == "degraded",
     );
+    // What putting member 2's own disk back would copy, per slot, as the
+    // unit reports it (dvsanRaidMemberReaddSize): failed by I/O errors,
+    // its whole share.
+    let readd = group_one(&api, "unit-r")["readd_mib"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sizes: Vec<u32> = readd.split(',').map(|m| m.parse().unwrap()).collect();
+    assert!(
+        sizes.len() == 3 && sizes[0] == 0 && sizes[1] > 0 && sizes[2] == 0,
+        "{readd}"
+    );
 
     // Refusals say why and change nothing.
     let (status, body) = replace(7, 4);

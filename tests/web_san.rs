@@ -271,7 +271,7 @@ async fn a_lost_member_is_replaced_from_its_groups_row() {
         &page,
         &[
             "<span class=\"badge degraded\">degraded</span>",
-            "<option value=\"1\">member 1 (disk #1, failed)</option>",
+            "<option value=\"1\">member 1 (disk #1, failed; its own disk back rebuilds 255 MiB)</option>",
             "<option value=\"3\">#3 256 MiB (ok)</option>",
             "Replace and rebuild",
         ],

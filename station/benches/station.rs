@@ -397,6 +397,7 @@ fn synthetic_unit(u: u32, volumes: u32) -> UnitSnapshot {
         free_mib: free,
         state: RaidGroupState::Optimal,
         rebuild_progress: 100,
+        readd_mib: "0,0".into(),
     };
     UnitSnapshot {
         snmp_address: format!("127.0.{}.{}:161", u / 250, u % 250 + 1)

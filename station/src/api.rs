@@ -561,7 +561,7 @@ pub fn openapi_document() -> Value {
                     "total_mib": int, "free_mib": int, "missed_polls": int, "last_seen": int}},
                 "UnitList": {"type": "array", "items": schema_ref("Unit")},
                 "Disk": {"type": "object", "properties": {"disk_index": int, "path": string, "size_mib": int, "state": string, "raid_group": int}},
-                "RaidGroup": {"type": "object", "properties": {"group_index": int, "name": string, "level": string, "chunk_kib": int, "member_count": int, "members": string, "capacity_mib": int, "free_mib": int, "state": string, "rebuild_progress": int}},
+                "RaidGroup": {"type": "object", "properties": {"group_index": int, "name": string, "level": string, "chunk_kib": int, "member_count": int, "members": string, "capacity_mib": int, "free_mib": int, "state": string, "rebuild_progress": int, "readd_mib": string}},
                 "Partition": {"type": "object", "properties": {"unit_uuid": string, "volume_index": int, "uuid": string, "name": string, "raid_group": int, "offset_mib": int, "size_mib": int, "state": string, "export_name": string, "access_mode": string, "available": int, "station_volume": {"type": ["string", "null"]}}},
                 "UnitDetail": {"type": "object", "properties": {
                     "unit": schema_ref("Unit"),

@@ -73,6 +73,9 @@ pub struct RaidGroupRow {
     pub state: RaidGroupState,
     /// dvsanRaidGroupRebuildProgress, per cent.
     pub rebuild_progress: u32,
+    /// dvsanRaidMemberReaddSize of each slot in order, comma-separated
+    /// (MiB); empty from an agent without the object.
+    pub readd_mib: String,
 }
 
 /// One volume row.
@@ -277,6 +280,7 @@ impl UnitSnapshot {
                         RaidGroupState::from_i32,
                     )?,
                     rebuild_progress: w.number(&mib::DVSAN_RAID_GROUP_REBUILD_PROGRESS, &i)?,
+                    readd_mib: readd_sizes(&w, &i)?,
                 })
             })
             .collect::<Result<Vec<_>, LearnError>>()?;
@@ -320,6 +324,29 @@ impl UnitSnapshot {
             volumes,
         })
     }
+}
+
+/// Group `index`'s dvsanRaidMemberReaddSize per slot, comma-separated;
+/// empty when the agent has no such column.
+fn readd_sizes(w: &Walked, index: &[u32]) -> Result<String, LearnError> {
+    let group = single(w, index)?;
+    let mut sizes: Vec<(u32, u32)> = w
+        .rows(&mib::DVSAN_RAID_MEMBER_READD_SIZE)
+        .into_iter()
+        .filter_map(|i| match i.as_slice() {
+            [g, slot] if *g == group => Some((
+                *slot,
+                w.number(&mib::DVSAN_RAID_MEMBER_READD_SIZE, &i).ok()?,
+            )),
+            _ => None,
+        })
+        .collect();
+    sizes.sort_unstable();
+    Ok(sizes
+        .iter()
+        .map(|(_, mib)| mib.to_string())
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 fn single(w: &Walked, index: &[u32]) -> Result<u32, LearnError> {

@@ -169,6 +169,10 @@ pub struct GroupRecord {
     pub state: String,
     /// Per cent.
     pub rebuild_progress: i64,
+    /// Per member slot, comma-separated like `members`: MiB a lost
+    /// member's own disk back in its slot would rebuild (0 in service);
+    /// empty when the unit does not say.
+    pub readd_mib: String,
 }
 
 /// An event row.
@@ -339,8 +343,9 @@ impl Inventory {
         for g in &s.raid_groups {
             sqlx::query(
                 "INSERT INTO raid_groups (unit_uuid, group_index, name, level, chunk_kib, member_count,
-                                          members, capacity_mib, free_mib, state, rebuild_progress)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                          members, capacity_mib, free_mib, state, rebuild_progress,
+                                          readd_mib)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&s.uuid)
             .bind(i64::from(g.index))
@@ -353,6 +358,7 @@ impl Inventory {
             .bind(i64::from(g.free_mib))
             .bind(g.state.mib_name())
             .bind(i64::from(g.rebuild_progress))
+            .bind(&g.readd_mib)
             .execute(&mut *tx)
             .await?;
         }
@@ -477,7 +483,7 @@ impl Inventory {
     pub async fn groups_of(&self, uuid: &str) -> Result<Vec<GroupRecord>, InventoryError> {
         Ok(sqlx::query_as(
             "SELECT group_index, name, level, chunk_kib, member_count, members, capacity_mib,
-                    free_mib, state, rebuild_progress FROM raid_groups
+                    free_mib, state, rebuild_progress, readd_mib FROM raid_groups
              WHERE unit_uuid = $1 ORDER BY group_index",
         )
         .bind(uuid)

@@ -325,15 +325,24 @@ fn unit_page(
                     selected: kept.member_disk == k.disk_index.to_string(),
                 })
                 .collect();
+            let readd: Vec<&str> = g.readd_mib.split(',').collect();
             let lost = lost
                 .iter()
-                .map(|(slot, disk)| Choice {
-                    value: slot.to_string(),
-                    label: format!(
-                        "member {slot} (disk #{disk}, {})",
-                        state_of(*disk).unwrap_or("missing")
-                    ),
-                    selected: kept.member_slot == slot.to_string(),
+                .map(|(slot, disk)| {
+                    let state = state_of(*disk).unwrap_or("missing");
+                    // What putting its own disk back copies, when the
+                    // disk is there to put back.
+                    let back = match readd.get(slot - 1) {
+                        Some(mib) if state != "missing" && !mib.is_empty() => {
+                            format!("; its own disk back rebuilds {mib} MiB")
+                        }
+                        _ => String::new(),
+                    };
+                    Choice {
+                        value: slot.to_string(),
+                        label: format!("member {slot} (disk #{disk}, {state}{back})"),
+                        selected: kept.member_slot == slot.to_string(),
+                    }
                 })
                 .collect();
             (g, lost, candidates)
