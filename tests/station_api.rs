@@ -124,6 +124,39 @@ fn cli(station: &Running, token: &str, args: &[&str]) -> std::process::Output {
     run_bounded(c, Duration::from_secs(60))
 }
 
+/// qemu-io runs `commands` at `uri`; every pattern checks.
+fn qemu_io(uri: &str, commands: &[&str]) {
+    let mut qemu = std::process::Command::new("qemu-io");
+    qemu.args(["-f", "raw"]);
+    for c in commands {
+        qemu.args(["-c", c]);
+    }
+    qemu.arg(uri);
+    let out = run_bounded(qemu, Duration::from_secs(60));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("Pattern verification failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Group 1's entry in the API's view of `unit`.
+fn group_one(api: &Api, unit: &str) -> Value {
+    api.get(&format!("/units/{unit}"))["raid_groups"][0].clone()
+}
+
+/// A RAID group made on `unit` from `group` (a GroupRequest) and then a
+/// volume allocated from `volume` (a VolumeRequest), both through the
+/// API; the volume as the API returns it.
+fn group_and_volume(api: &Api, unit: &str, group: Value, volume: Value) -> Value {
+    let (status, body) = api.send("POST", &format!("/units/{unit}/groups"), Some(group), true);
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = api.send("POST", "/volumes", Some(volume), true);
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
 /// A station (with a token and an API client) in a temp dir, and the
 /// net-snmp tools.
 struct Rig {
@@ -338,24 +371,13 @@ fn a_volume_made_through_the_api_is_on_the_unit_and_served_to_qemu() {
     assert!(stdout(&walk).contains("\"127.0.0.1\""), "{}", stdout(&walk));
 
     // qemu-io writes and reads back a pattern at the URI.
-    let mut qemu = std::process::Command::new("qemu-io");
-    qemu.args([
-        "-f",
-        "raw",
-        "-c",
-        "write -P 0xab 1M 1M",
-        "-c",
-        "read -P 0xab 1M 1M",
-        "-c",
-        "read -P 0 0 1M",
+    qemu_io(
         &uri,
-    ]);
-    let out = run_bounded(qemu, Duration::from_secs(60));
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        !stdout(&out).contains("Pattern verification failed"),
-        "{}",
-        stdout(&out)
+        &[
+            "write -P 0xab 1M 1M",
+            "read -P 0xab 1M 1M",
+            "read -P 0 0 1M",
+        ],
     );
 
     // Listing, grant, revoke, clients, events.
@@ -529,20 +551,12 @@ fn manual_admission_keeps_a_unit_pending_until_approved_and_dns_names_are_kept()
     let (status, body) = api.send("POST", "/units/unit-m/approve", None, true);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["unit"]["state"], "online", "{body}");
-    let (status, body) = api.send(
-        "POST",
-        "/units/unit-m/groups",
-        Some(json!({"name": "lin", "level": "linear", "disks": [1, 2]})),
-        true,
+    let v = group_and_volume(
+        &api,
+        "unit-m",
+        json!({"name": "lin", "level": "linear", "disks": [1, 2]}),
+        json!({"name": "named", "size_mib": 8, "clients": ["127.0.0.1"], "placement": {"level": "linear"}}),
     );
-    assert_eq!(status, 201, "{body}");
-    let (status, v) = api.send(
-        "POST",
-        "/volumes",
-        Some(json!({"name": "named", "size_mib": 8, "clients": ["127.0.0.1"], "placement": {"level": "linear"}})),
-        true,
-    );
-    assert_eq!(status, 201, "{v}");
     assert_eq!(
         v["extents"][0]["nbd_uri"],
         format!("nbd://localhost:{}/named", agent.nbd_port)
@@ -770,20 +784,12 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
     );
     assert_eq!(api.get("/units/unit-t")["unit"]["nbd_tls"], "required");
 
-    let (status, body) = api.send(
-        "POST",
-        "/units/unit-t/groups",
-        Some(json!({"name": "lin", "level": "linear", "disks": [1]})),
-        true,
+    let v = group_and_volume(
+        &api,
+        "unit-t",
+        json!({"name": "lin", "level": "linear", "disks": [1]}),
+        json!({"name": "sealed", "size_mib": 8, "clients": ["127.0.0.1"]}),
     );
-    assert_eq!(status, 201, "{body}");
-    let (status, v) = api.send(
-        "POST",
-        "/volumes",
-        Some(json!({"name": "sealed", "size_mib": 8, "clients": ["127.0.0.1"]})),
-        true,
-    );
-    assert_eq!(status, 201, "{v}");
     let extent = &v["extents"][0];
     assert_eq!(extent["nbd_tls"], "required", "{v}");
     let uri = extent["nbd_uri"].as_str().unwrap();
@@ -803,10 +809,7 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
     let ca = pki.p("ca-cert.pem");
     let (attach, local) =
         attach_on_socket(&station, &token, dir.path(), "sealed", &["--tls-ca", &ca]);
-    let mut write = std::process::Command::new("qemu-io");
-    write.args(["-f", "raw", "-c", "write -P 0xcd 1M 2M", &local]);
-    let out = run_bounded(write, Duration::from_secs(60));
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    qemu_io(&local, &["write -P 0xcd 1M 2M"]);
     let creds = pki.client_dir("trusting", "ca", false);
     let mut read = std::process::Command::new("qemu-io");
     read.args([
@@ -834,28 +837,6 @@ fn a_unit_requiring_tls_hands_out_nbds_and_attach_reaches_it_over_tls() {
     drop(unit);
 }
 
-/// qemu-io runs `commands` at `uri`; every pattern checks.
-fn qemu_io(uri: &str, commands: &[&str]) {
-    let mut qemu = std::process::Command::new("qemu-io");
-    qemu.args(["-f", "raw"]);
-    for c in commands {
-        qemu.args(["-c", c]);
-    }
-    qemu.arg(uri);
-    let out = run_bounded(qemu, Duration::from_secs(60));
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        !stdout(&out).contains("Pattern verification failed"),
-        "{}",
-        stdout(&out)
-    );
-}
-
-/// Group 1's entry in the API's view of `unit`.
-fn group_one(api: &Api, unit: &str) -> Value {
-    api.get(&format!("/units/{unit}"))["raid_groups"][0].clone()
-}
-
 #[test]
 fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
     net_snmp::require_tool("qemu-io", "qemu-utils");
@@ -871,20 +852,12 @@ fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
     wait_for("the unit online", Duration::from_secs(20), || {
         unit_state(&api, "unit-r").as_deref() == Some("online")
     });
-    let (status, body) = api.send(
-        "POST",
-        "/units/unit-r/groups",
-        Some(json!({"name": "r5", "level": "raid5", "disks": [1, 2, 3]})),
-        true,
+    let v = group_and_volume(
+        &api,
+        "unit-r",
+        json!({"name": "r5", "level": "raid5", "disks": [1, 2, 3]}),
+        json!({"name": "vm", "size_mib": 16, "clients": ["127.0.0.1"]}),
     );
-    assert_eq!(status, 201, "{body}");
-    let (status, v) = api.send(
-        "POST",
-        "/volumes",
-        Some(json!({"name": "vm", "size_mib": 16, "clients": ["127.0.0.1"]})),
-        true,
-    );
-    assert_eq!(status, 201, "{v}");
     let uri = v["extents"][0]["nbd_uri"].as_str().unwrap().to_string();
     qemu_io(&uri, &["write -P 0x5c 0 8M"]);
 

@@ -255,6 +255,26 @@ pub fn level_value(level: &str) -> Option<i32> {
 }
 
 /// Fewest members a level takes.
+/// Whether a group of `level` keeps the redundancy to rebuild a lost
+/// member from the others.
+pub fn redundant(level: &str) -> bool {
+    !matches!(level, "linear" | "raid0")
+}
+
+/// A group's member disk indexes in slot order (slot 1 first).
+pub fn member_disks(g: &GroupRecord) -> Vec<i64> {
+    g.members
+        .split(',')
+        .filter_map(|m| m.trim().parse().ok())
+        .collect()
+}
+
+/// Whether a member whose disk is in `state` (`None`: not among the
+/// unit's disks) is lost: failed or missing, to be replaced.
+pub fn member_lost(state: Option<&str>) -> bool {
+    matches!(state, None | Some("failed" | "missing"))
+}
+
 fn min_members(level: &str) -> usize {
     match level {
         "linear" => 1,
@@ -806,17 +826,13 @@ impl Operations {
         let _one_at_a_time = self.changes.lock().await;
         let (u, addr) = self.online_unit(unit).await?;
         let g = self.group_of(&u, group).await?;
-        if matches!(g.level.as_str(), "linear" | "raid0") {
+        if !redundant(&g.level) {
             return Err(OpError::Conflict(format!(
                 "RAID group {} ({}) has no redundancy to rebuild a member from",
                 g.name, g.level
             )));
         }
-        let members: Vec<i64> = g
-            .members
-            .split(',')
-            .filter_map(|m| m.trim().parse().ok())
-            .collect();
+        let members = member_disks(&g);
         let Some(&current) = usize::try_from(slot)
             .ok()
             .and_then(|s| s.checked_sub(1))
@@ -829,13 +845,11 @@ impl Operations {
             )));
         };
         let disks = self.inventory.disks_of(&u.uuid).await?;
-        let state_of = |index: i64| {
-            disks
-                .iter()
-                .find(|d| d.disk_index == index)
-                .map(|d| d.state.as_str())
-        };
-        if !matches!(state_of(current), None | Some("failed" | "missing")) {
+        let state = disks
+            .iter()
+            .find(|d| d.disk_index == current)
+            .map(|d| d.state.as_str());
+        if !member_lost(state) {
             return Err(OpError::Conflict(format!(
                 "member {slot} of RAID group {} (disk {current}) is in service; only a failed or missing member can be replaced",
                 g.name
@@ -863,7 +877,7 @@ impl Operations {
         self.relearn(&u.snmp_address).await;
         let msg = if i64::from(disk) == current {
             format!(
-                "member {slot} of RAID group {}: disk {disk} back in its slot; rebuilding what it missed",
+                "member {slot} of RAID group {}: disk {disk} back in its slot; rebuilding (only what it missed, if it went out in sync)",
                 g.name
             )
         } else {

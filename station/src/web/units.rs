@@ -10,8 +10,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::http::AppState;
-use crate::inventory::{UnitRow, UnitState};
-use crate::operations::{GroupRequest, OpError, PartitionRequest, UnitDetail};
+use crate::inventory::{DiskRecord, GroupRecord, UnitRow, UnitState};
+use crate::operations::{
+    GroupRequest, OpError, PartitionRequest, UnitDetail, member_disks, member_lost, redundant,
+};
 use crate::web::auth::{Admin, CurrentUser};
 use crate::web::csrf::CsrfForm;
 use crate::web::display::{domain_of, mib, parse_size_mib, percent, time};
@@ -291,80 +293,30 @@ fn unit_page(
             checked: kept.group_disks.contains(&k.disk_index),
         })
         .collect();
-    let state_of = |index: i64| {
-        d.disks
-            .iter()
-            .find(|k| k.disk_index == index)
-            .map(|k| k.state.as_str())
-    };
     let groups = d
         .raid_groups
         .iter()
         .map(|g| {
-            let redundant = !matches!(g.level.as_str(), "linear" | "raid0");
-            let lost: Vec<(usize, i64)> = g
-                .members
-                .split(',')
-                .filter_map(|m| m.trim().parse::<i64>().ok())
-                .enumerate()
-                .filter(|(_, disk)| matches!(state_of(*disk), None | Some("failed" | "missing")))
-                .map(|(i, disk)| (i + 1, disk))
-                .filter(|_| redundant)
-                .collect();
-            let candidates = d
-                .disks
-                .iter()
-                .filter(|k| {
-                    (k.raid_group == 0 && matches!(k.state.as_str(), "ok" | "spare"))
-                        || (k.state != "missing"
-                            && lost.iter().any(|(_, disk)| *disk == k.disk_index))
-                })
-                .map(|k| Choice {
-                    value: k.disk_index.to_string(),
-                    label: format!("#{} {} ({})", k.disk_index, mib(k.size_mib), k.state),
-                    selected: kept.member_disk == k.disk_index.to_string(),
-                })
-                .collect();
-            let readd: Vec<&str> = g.readd_mib.split(',').collect();
-            let lost = lost
-                .iter()
-                .map(|(slot, disk)| {
-                    let state = state_of(*disk).unwrap_or("missing");
-                    // What putting its own disk back copies, when the
-                    // disk is there to put back.
-                    let back = match readd.get(slot - 1) {
-                        Some(mib) if state != "missing" && !mib.is_empty() => {
-                            format!("; its own disk back rebuilds {mib} MiB")
-                        }
-                        _ => String::new(),
-                    };
-                    Choice {
-                        value: slot.to_string(),
-                        label: format!("member {slot} (disk #{disk}, {state}{back})"),
-                        selected: kept.member_slot == slot.to_string(),
-                    }
-                })
-                .collect();
-            (g, lost, candidates)
-        })
-        .map(|(g, lost, candidates)| GroupView {
-            index: g.group_index,
-            name: g.name.clone(),
-            level: g.level.clone(),
-            chunk: if matches!(g.level.as_str(), "linear" | "raid1") {
-                "—".to_owned()
-            } else {
-                format!("{} KiB", g.chunk_kib)
-            },
-            members: g.members.clone(),
-            state: g.state.clone(),
-            rebuild_progress: g.rebuild_progress,
-            capacity: mib(g.capacity_mib),
-            free: mib(g.free_mib),
-            used_pct: percent(g.capacity_mib - g.free_mib, g.capacity_mib),
-            empty: !d.partitions.iter().any(|p| p.raid_group == g.group_index),
-            lost,
-            candidates,
+            let (lost, candidates) = replace_choices(g, &d.disks, &kept);
+            GroupView {
+                index: g.group_index,
+                name: g.name.clone(),
+                level: g.level.clone(),
+                chunk: if matches!(g.level.as_str(), "linear" | "raid1") {
+                    "—".to_owned()
+                } else {
+                    format!("{} KiB", g.chunk_kib)
+                },
+                members: g.members.clone(),
+                state: g.state.clone(),
+                rebuild_progress: g.rebuild_progress,
+                capacity: mib(g.capacity_mib),
+                free: mib(g.free_mib),
+                used_pct: percent(g.capacity_mib - g.free_mib, g.capacity_mib),
+                empty: !d.partitions.iter().any(|p| p.raid_group == g.group_index),
+                lost,
+                candidates,
+            }
         })
         .collect();
     let partitions = d
@@ -425,6 +377,65 @@ fn unit_page(
         error,
         grow_value: kept.grow_value,
     }
+}
+
+/// The replace form's choices for group `g`: its lost members (when it
+/// has the redundancy to rebuild them), each with what its own disk back
+/// would rebuild if the disk is there; and the disks that may take a lost
+/// member's place (free and spare disks, the lost members' own disks
+/// where present).
+fn replace_choices(
+    g: &GroupRecord,
+    disks: &[DiskRecord],
+    kept: &Kept,
+) -> (Vec<Choice>, Vec<Choice>) {
+    let state_of = |index: i64| {
+        disks
+            .iter()
+            .find(|k| k.disk_index == index)
+            .map(|k| k.state.as_str())
+    };
+    let lost: Vec<(usize, i64)> = if redundant(&g.level) {
+        member_disks(g)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, disk)| member_lost(state_of(*disk)))
+            .map(|(i, disk)| (i + 1, disk))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let candidates = disks
+        .iter()
+        .filter(|k| {
+            (k.raid_group == 0 && matches!(k.state.as_str(), "ok" | "spare"))
+                || (k.state != "missing" && lost.iter().any(|(_, disk)| *disk == k.disk_index))
+        })
+        .map(|k| Choice {
+            value: k.disk_index.to_string(),
+            label: format!("#{} {} ({})", k.disk_index, mib(k.size_mib), k.state),
+            selected: kept.member_disk == k.disk_index.to_string(),
+        })
+        .collect();
+    let readd: Vec<&str> = g.readd_mib.split(',').collect();
+    let lost = lost
+        .iter()
+        .map(|(slot, disk)| {
+            let state = state_of(*disk).unwrap_or("missing");
+            let back = match readd.get(slot - 1) {
+                Some(mib) if state != "missing" && !mib.is_empty() => {
+                    format!("; its own disk back rebuilds {mib} MiB")
+                }
+                _ => String::new(),
+            };
+            Choice {
+                value: slot.to_string(),
+                label: format!("member {slot} (disk #{disk}, {state}{back})"),
+                selected: kept.member_slot == slot.to_string(),
+            }
+        })
+        .collect();
+    (lost, candidates)
 }
 
 /// GET /units/{unit}.
