@@ -141,12 +141,9 @@ fn mib(bytes: u64) -> u32 {
     u32::try_from(bytes >> 20).unwrap_or(u32::MAX)
 }
 
-/// Bytes in MiB rounded up (a part of a MiB still to copy shows as 1);
-/// nothing known is 0.
-fn mib_up(bytes: Option<u64>) -> u32 {
-    bytes.map_or(0, |b| {
-        u32::try_from(b.div_ceil(1 << 20)).unwrap_or(u32::MAX)
-    })
+/// Bytes in MiB rounded up: a part of a MiB still to copy shows as 1.
+fn mib_up(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX)
 }
 
 fn entry(table: &MibObject) -> Vec<u32> {
@@ -502,7 +499,10 @@ impl MemberRows {
                     Cells::from([
                         (2, Value::Gauge32(disk)),
                         (3, Value::Integer(state.as_i32())),
-                        (4, Value::Gauge32(mib_up(readd.get(slot).copied()))),
+                        (
+                            4,
+                            Value::Gauge32(mib_up(readd.get(slot).copied().unwrap_or(0))),
+                        ),
                     ]),
                 );
             }

@@ -211,16 +211,14 @@ pub(crate) fn check(meta: &Metadata) -> Result<(), StorageError> {
                 v.name, v.group
             )));
         };
-        let end = v
-            .offset
-            .checked_add(v.size)
-            .filter(|end| *end <= g.capacity);
-        let Some(end) = end else {
-            return Err(bad(format!(
-                "volume {} ({} bytes at {}) lies past the end of group {} ({} bytes)",
-                v.name, v.size, v.offset, g.name, g.capacity
-            )));
-        };
+        crate::storage::layout::check_range(v.offset, v.size, g.capacity).map_err(|e| {
+            bad(format!(
+                "volume {} lies past the end of group {}: {e}",
+                v.name, g.name
+            ))
+        })?;
+        // In range: no overflow.
+        let end = v.offset + v.size;
         for o in &meta.volumes[..i] {
             if o.index == v.index || o.name == v.name {
                 return Err(bad(format!(
