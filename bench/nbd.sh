@@ -9,8 +9,9 @@
 #
 #   seq write / seq read : nbdcopy of 1 GiB (file -> export, export -> null:)
 #   rand read / write    : fio's nbd engine, 4 KiB blocks, queue depth 32
-#   ... over TLS         : the seq rows again against the three servers
-#                          requiring TLS (X.509, certificates made by openssl)
+#   ... over TLS         : the seq and rand rows again against the three
+#                          servers requiring TLS (X.509, certificates made
+#                          by openssl)
 #
 # Prints MB/s or IOPS per server and the ratio dvsan / best peer, and the
 # dvsan server's peak RSS (VmHWM).
@@ -39,7 +40,7 @@ P_DVSAN_TLS=$(free_port); P_NBDKIT_TLS=$(free_port); P_QEMU_TLS=$(free_port)
 P_UNIT=${P_UNIT:-$(free_port)}
 P_SNMP=${P_SNMP:-$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 
-for t in nbdcopy nbdkit qemu-nbd fio python3 snmpset openssl; do
+for t in nbdcopy nbdkit qemu-nbd fio python3 snmpset openssl setpriv; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
 done
 
@@ -149,11 +150,25 @@ mbps() { python3 -c "print(f'{$SIZE_MB / ($2 - $1):.0f}')"; }
 seq_write() { local s; s=$(now); timeout 300 nbdcopy "$SRC" "$1"; mbps "$s" "$(now)"; }
 seq_read() { local s; s=$(now); timeout 300 nbdcopy "$1" null:; mbps "$s" "$(now)"; }
 # fio's nbd engine prints a line before its JSON: parse from the first '{'.
+# FIO_AS: what fio runs under (empty: this shell's user).
+FIO_AS=()
 rand() {
-  timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="$2" \
+  "${FIO_AS[@]}" timeout $((FIO_SECS + 60)) fio --name=r --ioengine=nbd --uri="$2" \
     --rw="$1" --bs=4k --iodepth=32 --size="${SIZE_MB}M" --runtime="$FIO_SECS" --time_based \
     --output-format=json 2>/dev/null |
     python3 -c "import json,sys; s=sys.stdin.read(); j=json.loads(s[s.index('{'):])['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))"
+}
+
+# fio's nbd engine refuses a URI that names local files (tls-certificates=),
+# so over TLS it runs as nobody with a HOME of its own, where libnbd finds
+# the CA in its default place for a non-root user (~/.pki/libnbd).
+FIO_HOME="$DIR/fio-home"
+rm -rf "$FIO_HOME"; mkdir -p "$FIO_HOME/.pki/libnbd"
+cp "$PKI/ca-cert.pem" "$FIO_HOME/.pki/libnbd/"
+chmod -R a+rX "$FIO_HOME"
+rand_tls() {
+  local FIO_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$FIO_HOME")
+  (cd "$FIO_HOME" && rand "$1" "${2%%\?*}")
 }
 
 # The peers serve a file that was just written in full; the unit's volume
@@ -205,6 +220,8 @@ URIS=("$(tls "$P_DVSAN_TLS")" "$(tls "$P_NBDKIT_TLS")" "$(tls "$P_QEMU_TLS")")
 FILES=("$DISK" "$DISK" "$DISK")
 row "TLS seq write ${SIZE_MB}M" MB/s seq_write
 row "TLS seq read ${SIZE_MB}M" MB/s seq_read
+row "TLS rand read 4k qd32" IOPS rand_tls randread
+row "TLS rand write 4k qd32" IOPS rand_tls randwrite
 echo "unit, first write of the new volume (seq write, sparse file): $FRESH MB/s"
 echo "dvsan server peak RSS: $(grep VmHWM /proc/$DVSAN_PID/status | awk '{print $2, $3}')"
 echo "dvsan unit (agent) peak RSS: $(grep VmHWM /proc/$UNIT_PID/status | awk '{print $2, $3}')"

@@ -5,7 +5,10 @@
 //! other:
 //!
 //! * the **reader** (the connection's own task) parses requests from the
-//!   socket, validates them, and answers invalid ones at once;
+//!   socket, validates them, and answers invalid ones at once, and small
+//!   READs whose data the export has in memory (see
+//!   [`Export::read_resident`]; a page-cache copy costs less than the hop
+//!   to a worker);
 //! * **workers** (tokio's blocking pool, one `spawn_blocking` per request,
 //!   many in flight) run the backend call, `pread`-ing straight into the
 //!   reply's data buffer, and build the reply;
@@ -44,6 +47,16 @@ pub(crate) fn budget_cost(req: &Request) -> u32 {
         NBD_CMD_READ | NBD_CMD_WRITE => (1 + (req.len >> BUDGET_UNIT_SHIFT)).min(BUDGET_UNITS),
         _ => 1,
     }
+}
+
+/// READs of at most this many bytes are answered from memory by the
+/// thread that takes them off the socket, when the export has the data
+/// there (see [`Export::read_resident`]): no hop to another thread.
+pub(crate) const RESIDENT_READ: u32 = 64 << 10;
+
+/// A READ small enough to be answered from memory on the reading thread.
+pub(crate) fn small_read(req: &Request) -> bool {
+    req.cmd == NBD_CMD_READ && req.len <= RESIDENT_READ
 }
 
 /// Replies gathered into one vectored write at most.
@@ -519,6 +532,20 @@ where
                         .acquire_many_owned(cost)
                         .await
                         .map_err(|_| crate::Error::Protocol("request budget closed".into()))?;
+                    if small_read(&req) {
+                        // From memory, it is answered here: a page-cache
+                        // copy costs less than the hop to a worker.
+                        let stats = &s.entry.stats;
+                        if let Some(mut reply) =
+                            execute_resident_read(&*export, stats, &pool, s.structured, &req)
+                        {
+                            reply._permit = Some(permit);
+                            if tx.send(reply).is_err() {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
                     let payload = frame.freeze();
                     let (export, stats, tx) = (export.clone(), s.entry.stats.clone(), tx.clone());
                     let pool = pool.clone();

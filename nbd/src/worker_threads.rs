@@ -60,7 +60,7 @@ use crate::error::{Error, Result};
 use crate::export::ExportStats;
 use crate::transmission::{
     BUDGET_UNITS, BufPool, Reply, Session, budget_cost, execute, execute_resident_read,
-    execute_writes, shutdown_signal, validate,
+    execute_writes, shutdown_signal, small_read, validate,
 };
 
 /// Worker threads per connection: requests in flight at once (nbdkit's
@@ -90,17 +90,8 @@ const WAIT_FOR_SEND: usize = 64 * 1024;
 /// Most bytes of contiguous WRITEs a worker joins into one (see
 /// `Shared::next_contiguous_write`).
 const JOINED_WRITE: usize = 512 << 10;
-/// READs of at most this many bytes are answered from memory by the
-/// worker that takes them off the socket, when the export has the data
-/// there (see `Shared::answer_resident`).
-const RESIDENT_READ: u32 = 64 << 10;
 /// Most READs answered that way in one go.
 const RESIDENT_BATCH: usize = 64;
-
-/// A READ small enough to be answered from memory on the reading thread.
-fn small_read(req: &Request) -> bool {
-    req.cmd == NBD_CMD_READ && req.len <= RESIDENT_READ
-}
 
 /// A socket the workers share: reads under the read lock, writes under the
 /// write lock, through `&S`.
@@ -346,7 +337,7 @@ impl<S: BlockingSocket> Shared<S> {
     }
 
     /// Takes the next request off the socket if it is a small READ (see
-    /// [`RESIDENT_READ`]) that has arrived, is valid and gets its budget
+    /// [`crate::transmission::RESIDENT_READ`]) that has arrived, is valid and gets its budget
     /// now. Call with the read lock.
     fn next_small_read(&self, input: &mut Input) -> Result<Option<(Request, u32)>> {
         let Some(req) = self.peek_request(input)? else {

@@ -172,27 +172,22 @@ impl Export for HalfResident {
     }
 }
 
-/// Small READs whose data the export has in memory are answered by the
-/// worker reading the socket, the others by a worker that may wait on the
-/// device: a mix of both (and of big reads, never answered that way),
-/// many in flight, all come back whole, and both ways were taken.
-#[tokio::test]
-async fn reads_answered_from_memory_and_from_the_device_all_arrive_intact() {
-    let size = 4usize << 20;
-    let export = Arc::new(std::sync::OnceLock::new());
-    let s = {
-        let export = export.clone();
-        TestServer::start_export(size as u64, move |path| {
-            let e = Arc::new(HalfResident {
-                file: FileExport::open(path, false).expect("open export"),
-                answered: AtomicU64::new(0),
-                refused: AtomicU64::new(0),
-            });
-            let _ = export.set(e.clone());
-            e
+impl HalfResident {
+    fn open(path: &std::path::Path) -> Arc<HalfResident> {
+        Arc::new(HalfResident {
+            file: FileExport::open(path, false).expect("open export"),
+            answered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })
-    };
-    let c = Arc::new(Client::connect(s.addr, EXPORT).await.expect("connect"));
+    }
+}
+
+/// Writes an image through `c`, then reads it back in a mix of small
+/// READs (which `e` answers from memory or refuses to) and big ones (never
+/// asked that way), many in flight: all come back whole, and both ways
+/// were taken.
+async fn resident_and_device_reads(c: Client, e: &HalfResident, size: usize) {
+    let c = Arc::new(c);
     let image = pseudo_random(size, 11);
     c.write(0, &image, false).await.expect("write image");
     // Every 32nd a 256 KiB read, the rest 512 B to 16 KiB, some of them
@@ -206,7 +201,6 @@ async fn reads_answered_from_memory_and_from_the_device_all_arrive_intact() {
         ((i * 24_593) % (size as u64 - len), len)
     });
     reads_in_flight(&c, &image, reads).await;
-    let e = export.get().expect("export made");
     let (answered, refused) = (
         e.answered.load(Ordering::Relaxed),
         e.refused.load(Ordering::Relaxed),
@@ -217,6 +211,53 @@ async fn reads_answered_from_memory_and_from_the_device_all_arrive_intact() {
     );
     let c = Arc::into_inner(c).expect("sole owner");
     c.disconnect().await.expect("disconnect");
+}
+
+/// Small READs whose data the export has in memory are answered by the
+/// worker reading the socket, the others by a worker that may wait on the
+/// device (the worker-thread path of TCP connections in the clear).
+#[tokio::test]
+async fn reads_answered_from_memory_and_from_the_device_all_arrive_intact() {
+    let size = 4usize << 20;
+    let export = Arc::new(std::sync::OnceLock::new());
+    let s = {
+        let export = export.clone();
+        TestServer::start_export(size as u64, move |path| {
+            let e = HalfResident::open(path);
+            let _ = export.set(e.clone());
+            e
+        })
+    };
+    let c = Client::connect(s.addr, EXPORT).await.expect("connect");
+    resident_and_device_reads(c, export.get().expect("export made"), size).await;
+}
+
+/// The same on the async path that TLS connections and other byte streams
+/// take: small READs from memory are answered by the task reading the
+/// stream, the rest on the blocking pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_memory_and_from_the_device_arrive_intact_on_the_async_path() {
+    let size = 4usize << 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("disk.img");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(size as u64))
+        .expect("backing file");
+    let e = HalfResident::open(&path);
+    let mut registry = dvsan_nbd::StaticRegistry::new();
+    registry.add(EXPORT, "test disk", e.clone(), dvsan_nbd::Access::Everyone);
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let peer = dvsan_nbd::PeerAddr::Tcp("127.0.0.1:1".parse().unwrap());
+    let server = tokio::spawn(dvsan_nbd::serve_connection(
+        theirs,
+        peer,
+        Arc::new(registry),
+    ));
+    let c = Client::handshake(ours, &ClientOptions::new(EXPORT))
+        .await
+        .expect("handshake");
+    resident_and_device_reads(c, &e, size).await;
+    server.await.expect("server task").expect("served");
 }
 
 /// A sequential writer's WRITEs, many in flight, may reach the export
