@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use dvsan_station::inventory::{UnitRow, VolumeRecord};
-use dvsan_station::operations::{Placement, UnitDetail, VolumeRequest, VolumeView};
+use dvsan_station::operations::{Placement, UnitDetail, VolumeRequest, VolumeView, lost_members};
 use serde::Serialize;
 
 use crate::station_client::{ApiClient, StationUrl, human_mib, print_table, segment};
@@ -285,6 +285,18 @@ fn print_unit(d: &UnitDetail) {
         ],
         &groups,
     );
+    for g in &d.raid_groups {
+        for m in lost_members(g, &d.disks) {
+            let back = match m.readd_mib {
+                Some(mib) => format!("; its own disk back rebuilds {}", human_mib(mib)),
+                None => String::new(),
+            };
+            println!(
+                "group {} member {} lost (disk {}, {}{back}): dvsan unit replace-member {} {} {} --disk N",
+                g.group_index, m.slot, m.disk, m.disk_state, u.name, g.group_index, m.slot
+            );
+        }
+    }
     println!();
     let parts: Vec<Vec<String>> = d
         .partitions

@@ -903,6 +903,16 @@ fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
         sizes.len() == 3 && sizes[0] == 0 && sizes[1] > 0 && sizes[2] == 0,
         "{readd}"
     );
+    // `dvsan unit show` names the lost member, what its own disk back
+    // would rebuild, and the command that replaces it.
+    let out = cli(&station, &token, &["unit", "show", "unit-r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lost = format!(
+        "group 1 member 2 lost (disk 2, failed; its own disk back rebuilds {} MiB): \
+         dvsan unit replace-member unit-r 1 2 --disk N",
+        sizes[1]
+    );
+    assert!(stdout(&out).contains(&lost), "{}", stdout(&out));
 
     // Refusals say why and change nothing.
     let (status, body) = replace(7, 4);
@@ -987,6 +997,9 @@ fn a_lost_member_is_replaced_through_the_api_and_rebuilt() {
     );
     assert_eq!(stdout(&out).trim(), "4", "{}", stderr(&out));
     qemu_io(&uri, &["read -P 0x5c 0 8M", "read -P 0 8M 8M"]);
+    let out = cli(&station, &token, &["unit", "show", "unit-r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("lost"), "{}", stdout(&out));
     let events = api.get("/events?kind=member-replaced");
     let events = events.as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");

@@ -254,7 +254,6 @@ pub fn level_value(level: &str) -> Option<i32> {
     })
 }
 
-/// Fewest members a level takes.
 /// Whether a group of `level` keeps the redundancy to rebuild a lost
 /// member from the others.
 pub fn redundant(level: &str) -> bool {
@@ -275,6 +274,57 @@ pub fn member_lost(state: Option<&str>) -> bool {
     matches!(state, None | Some("failed" | "missing"))
 }
 
+/// A lost member of a redundant group, as the station last learnt it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostMember {
+    /// Its slot in the group (1 first).
+    pub slot: usize,
+    /// The disk that held it.
+    pub disk: i64,
+    /// That disk's state (`failed`, `missing`); `missing` also when the
+    /// unit no longer lists the disk.
+    pub disk_state: String,
+    /// MiB that writing its own disk back into the slot would rebuild,
+    /// when the disk is there and the unit reports it.
+    pub readd_mib: Option<u64>,
+}
+
+/// The lost members of group `g` that a replacement can rebuild (none
+/// when the level has no redundancy), with what their own disks back
+/// would cost. The console's replace form and `dvsan unit show` list
+/// these.
+pub fn lost_members(g: &GroupRecord, disks: &[DiskRecord]) -> Vec<LostMember> {
+    if !redundant(&g.level) {
+        return Vec::new();
+    }
+    let readd: Vec<&str> = g.readd_mib.split(',').collect();
+    member_disks(g)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, disk)| {
+            let state = disks
+                .iter()
+                .find(|k| k.disk_index == disk)
+                .map(|k| k.state.as_str());
+            if !member_lost(state) {
+                return None;
+            }
+            let disk_state = state.unwrap_or("missing").to_string();
+            let readd_mib = match readd.get(i) {
+                Some(mib) if disk_state != "missing" => mib.trim().parse().ok(),
+                _ => None,
+            };
+            Some(LostMember {
+                slot: i + 1,
+                disk,
+                disk_state,
+                readd_mib,
+            })
+        })
+        .collect()
+}
+
+/// Fewest members a level takes.
 fn min_members(level: &str) -> usize {
     match level {
         "linear" => 1,
@@ -1027,5 +1077,72 @@ impl Operations {
         let msg = format!("unit {} approved", u.name);
         self.event(Some(&u.uuid), "approved", &msg).await;
         self.unit(&u.uuid).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(index: i64, state: &str) -> DiskRecord {
+        DiskRecord {
+            disk_index: index,
+            path: format!("/srv/disk{index}.img"),
+            size_mib: 1024,
+            state: state.into(),
+            raid_group: 1,
+        }
+    }
+
+    fn group(level: &str, members: &str, readd_mib: &str) -> GroupRecord {
+        GroupRecord {
+            group_index: 1,
+            name: "g1".into(),
+            level: level.into(),
+            chunk_kib: 64,
+            member_count: members.split(',').count() as i64,
+            members: members.into(),
+            capacity_mib: 2048,
+            free_mib: 2048,
+            state: "degraded".into(),
+            rebuild_progress: 0,
+            readd_mib: readd_mib.into(),
+        }
+    }
+
+    #[test]
+    fn lost_members_are_the_failed_and_missing_ones_of_a_redundant_group() {
+        let disks = [disk(1, "ok"), disk(2, "failed"), disk(4, "missing")];
+        let g = group("raid6", "1,2,3,4", "0,63,0,1020");
+        assert_eq!(
+            lost_members(&g, &disks),
+            vec![
+                // Its disk is there: putting it back rebuilds 63 MiB.
+                LostMember {
+                    slot: 2,
+                    disk: 2,
+                    disk_state: "failed".into(),
+                    readd_mib: Some(63),
+                },
+                // Disk 3 is not among the unit's disks any more.
+                LostMember {
+                    slot: 3,
+                    disk: 3,
+                    disk_state: "missing".into(),
+                    readd_mib: None,
+                },
+                LostMember {
+                    slot: 4,
+                    disk: 4,
+                    disk_state: "missing".into(),
+                    readd_mib: None,
+                },
+            ]
+        );
+        // From an agent that does not report re-add sizes.
+        let g = group("raid1", "1,2", "");
+        assert_eq!(lost_members(&g, &disks)[0].readd_mib, None);
+        // No redundancy: nothing a replacement could rebuild.
+        assert!(lost_members(&group("raid0", "1,2", "0,0"), &disks).is_empty());
     }
 }

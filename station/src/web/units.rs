@@ -11,9 +11,7 @@ use serde::Deserialize;
 
 use crate::http::AppState;
 use crate::inventory::{DiskRecord, GroupRecord, UnitRow, UnitState};
-use crate::operations::{
-    GroupRequest, OpError, PartitionRequest, UnitDetail, member_disks, member_lost, redundant,
-};
+use crate::operations::{GroupRequest, OpError, PartitionRequest, UnitDetail, lost_members};
 use crate::web::auth::{Admin, CurrentUser};
 use crate::web::csrf::CsrfForm;
 use crate::web::display::{domain_of, mib, parse_size_mib, percent, time};
@@ -389,27 +387,12 @@ fn replace_choices(
     disks: &[DiskRecord],
     kept: &Kept,
 ) -> (Vec<Choice>, Vec<Choice>) {
-    let state_of = |index: i64| {
-        disks
-            .iter()
-            .find(|k| k.disk_index == index)
-            .map(|k| k.state.as_str())
-    };
-    let lost: Vec<(usize, i64)> = if redundant(&g.level) {
-        member_disks(g)
-            .into_iter()
-            .enumerate()
-            .filter(|(_, disk)| member_lost(state_of(*disk)))
-            .map(|(i, disk)| (i + 1, disk))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let lost = lost_members(g, disks);
     let candidates = disks
         .iter()
         .filter(|k| {
             (k.raid_group == 0 && matches!(k.state.as_str(), "ok" | "spare"))
-                || (k.state != "missing" && lost.iter().any(|(_, disk)| *disk == k.disk_index))
+                || (k.state != "missing" && lost.iter().any(|m| m.disk == k.disk_index))
         })
         .map(|k| Choice {
             value: k.disk_index.to_string(),
@@ -417,21 +400,20 @@ fn replace_choices(
             selected: kept.member_disk == k.disk_index.to_string(),
         })
         .collect();
-    let readd: Vec<&str> = g.readd_mib.split(',').collect();
     let lost = lost
         .iter()
-        .map(|(slot, disk)| {
-            let state = state_of(*disk).unwrap_or("missing");
-            let back = match readd.get(slot - 1) {
-                Some(mib) if state != "missing" && !mib.is_empty() => {
-                    format!("; its own disk back rebuilds {mib} MiB")
-                }
-                _ => String::new(),
+        .map(|m| {
+            let back = match m.readd_mib {
+                Some(mib) => format!("; its own disk back rebuilds {mib} MiB"),
+                None => String::new(),
             };
             Choice {
-                value: slot.to_string(),
-                label: format!("member {slot} (disk #{disk}, {state}{back})"),
-                selected: kept.member_slot == slot.to_string(),
+                value: m.slot.to_string(),
+                label: format!(
+                    "member {} (disk #{}, {}{back})",
+                    m.slot, m.disk, m.disk_state
+                ),
+                selected: kept.member_slot == m.slot.to_string(),
             }
         })
         .collect();
